@@ -1,0 +1,3 @@
+from deltadiff.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""The `deltadiff` command. Sub-commands live in small modules; this one mounts them and turns errors into lines.
+
+A user mistake (a `DeltaDiffError`) becomes one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from deltadiff.cli.inspect import inspect_command
+from deltadiff.errors import DeltaDiffError
+
+app = typer.Typer(
+    name="deltadiff",
+    help="Video creation by demonstration (δ-Diffusion): make a video that starts at a context image and carries out "
+    "the action of a demonstration video.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("inspect")(inspect_command)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    """Video creation by demonstration (δ-Diffusion)."""
+    if version:
+        from deltadiff import __version__
+
+        typer.echo(f"deltadiff {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+def _mount() -> None:
+    from deltadiff.cli.world import world_app
+
+    app.add_typer(world_app, name="world")
+
+
+# _mount() — enabled once the world CLI lands
+
+
+def main() -> None:
+    """Console entry point: run the app; print DeltaDiffErrors as one line and exit 1."""
+    try:
+        app()
+    except DeltaDiffError as e:
+        print(f"deltadiff: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("deltadiff: interrupted", file=sys.stderr)
+        sys.exit(130)
