@@ -8,6 +8,7 @@ with uneven delays resample correctly.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -46,6 +47,10 @@ class VideoInfo:
 
 
 def _kind(path: Path) -> str:
+    if isinstance(path, _BytesSource):
+        if not path.getbuffer().nbytes:
+            raise VideoDecodeError("the video data is empty (0 bytes)")
+        return "video"
     if not path.exists():
         raise InputNotFoundError(f"{path}: no such file or folder; check the path")
     if path.is_dir():
@@ -73,9 +78,16 @@ def _open_image(path: Path) -> Image.Image:
         raise VideoDecodeError(f"{path}: image too large to open safely; downscale it") from None
 
 
-def _open_container(path: Path):
+class _BytesSource(io.BytesIO):
+    """An in-memory encoded video; prints as '<N bytes>' in error messages."""
+
+    def __str__(self) -> str:
+        return f"<{len(self.getbuffer())} bytes of video>"
+
+
+def _open_container(path: Path | io.BytesIO):
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(path if isinstance(path, io.BytesIO) else str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise VideoDecodeError(f"{path}: not a video deltadiff can decode ({_ffmpeg_reason(e)}); re-encode it to mp4/h264") from None
     if not container.streams.video:
@@ -132,7 +144,7 @@ def read_image(
 
 
 def read_video(
-    path: str | os.PathLike,
+    path: str | os.PathLike | bytes,
     num_frames: int | None = None,
     *,
     fps: float | None = None,
@@ -152,8 +164,9 @@ def read_video(
     after resampling. start/end: seconds. size: (H, W) or an int — short side resized, then centre-cropped.
     max_duration: stop reading this many seconds after `start`. max_pixels/min_side: refuse frames outside these
     bounds before decoding (FrameSizeError). folder_fps: frame rate of a folder of numbered images.
+    `path` may also be the bytes of an encoded video (e.g. an mp4 from a WebDataset shard).
     """
-    path = Path(path)
+    path = _BytesSource(path) if isinstance(path, (bytes, bytearray, memoryview)) else Path(path)
     if stride < 1:
         raise ValueError(f"stride must be ≥ 1, got {stride}")
     if num_frames is not None and num_frames < 1:
