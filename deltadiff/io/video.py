@@ -293,7 +293,10 @@ def _decode_video(path: Path, geo: Geometry, seek: float = 0.0, status: dict | N
                 yield float(frame.time) - t0, (lambda frame=frame: _convert(frame, geo, path))
         except av.error.FFmpegError as e:
             if not status["decoded"]:
-                raise VideoDecodeError(f"{path}: not a video deltadiff can decode ({_ffmpeg_reason(e)}); re-encode it to mp4/h264") from None
+                raise VideoDecodeError(
+                    f"{path}: no decodable frames ({_ffmpeg_reason(e)}); the file is truncated or corrupt, "
+                    "re-encode or re-download it"
+                ) from None
             status["truncated"] = _ffmpeg_reason(e)  # keep what decoded; the caller reports if it was not enough
             return
         if seek <= _SEEK_MIN and status["expected"] and status["decoded"] < 0.9 * status["expected"]:
@@ -305,5 +308,10 @@ def _decode_video(path: Path, geo: Geometry, seek: float = 0.0, status: dict | N
 def _convert(frame: av.VideoFrame, geo: Geometry, path: Path) -> np.ndarray:
     geo.check_source(frame.width, frame.height, str(path))
     sw, sh = geo.scaled_size(frame.width, frame.height)
-    rgb = frame.to_ndarray(format="rgb24", width=sw, height=sh, interpolation="AREA")
+    if any(c.is_alpha for c in frame.format.components):  # same policy as images: composite over white
+        rgba = frame.to_ndarray(format="rgba", width=sw, height=sh, interpolation="AREA").astype(np.uint16)
+        a = rgba[..., 3:]
+        rgb = ((rgba[..., :3] * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    else:
+        rgb = frame.to_ndarray(format="rgb24", width=sw, height=sh, interpolation="AREA")
     return np.ascontiguousarray(geo.crop(rgb))
