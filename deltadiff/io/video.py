@@ -12,6 +12,7 @@ import io
 import math
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def _numbered_images(folder: Path) -> list[Path]:
 
 def _open_image(path: Path) -> Image.Image:
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():  # our own pixel cap (Geometry.check_source) runs before any decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise VideoDecodeError(f"{path}: not an image deltadiff can read ({type(e).__name__}); convert it to PNG or JPEG") from None
     except Image.DecompressionBombError:
