@@ -276,8 +276,9 @@ def _decode_video(path: Path, geo: Geometry, seek: float = 0.0, status: dict | N
     container = _open_container(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "SLICE"  # frame threading adds latency that dominates short clips
         cc = stream.codec_context
+        # small clips: slice threads (frame threading's start-up latency dominates); large frames: frame threads too
+        stream.thread_type = "AUTO" if (cc.width or 0) * (cc.height or 0) >= 640 * 360 else "SLICE"
         if cc.width and cc.height:
             geo.check_source(cc.width, cc.height, str(path))
         t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
