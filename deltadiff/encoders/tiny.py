@@ -1,0 +1,114 @@
+"""The CPU default foundation model: a tiny VideoPrism (same factorised spatial → temporal shape as the paper's
+encoder), pretrained self-supervised by masked video modelling on unlabeled clips.
+
+Objective (SimMIM-style, Xie et al. 2022, with per-frame random masks as in VideoMAE's ablations): replace a random
+`mask_ratio` of patch embeddings by a learned mask token, run the encoder, and regress the normalised pixels of the
+masked patches from z with a linear head. Masks are drawn independently per frame, so a masked patch is often visible in
+a neighbouring frame at a displaced position: filling it in needs the temporal layers to model motion, which is exactly
+what z must carry for δ. No labels are used anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from deltadiff.errors import ConfigError
+
+
+@dataclass
+class TinyFoundationConfig:
+    image_size: int = 64
+    num_frames: int = 16
+    patch_size: int = 8
+    hidden_size: int = 128
+    num_heads: int = 4
+    mlp_ratio: int = 4
+    spatial_layers: int = 4
+    temporal_layers: int = 2
+    mask_ratio: float = 0.75
+
+    def to_hf(self):
+        from transformers import VideoPrismVisionConfig
+
+        return VideoPrismVisionConfig(
+            image_size=self.image_size,
+            num_frames=self.num_frames,
+            tubelet_size=(1, self.patch_size, self.patch_size),
+            hidden_size=self.hidden_size,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.hidden_size * self.mlp_ratio,
+            num_spatial_layers=self.spatial_layers,
+            num_temporal_layers=self.temporal_layers,
+        )
+
+
+PRESETS = {
+    "tiny": TinyFoundationConfig(),
+    "micro": TinyFoundationConfig(hidden_size=32, num_heads=2, spatial_layers=1, temporal_layers=1),  # tests
+}
+
+
+def preset(name: str, **overrides) -> TinyFoundationConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown foundation preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return TinyFoundationConfig(**{**asdict(PRESETS[name]), **overrides})
+
+
+class MaskedVideoModel(nn.Module):
+    """A VideoPrismVisionModel plus what pretraining needs: a mask token and a linear pixel head."""
+
+    def __init__(self, config: TinyFoundationConfig):
+        super().__init__()
+        from transformers import VideoPrismVisionModel
+
+        self.config = config
+        self.encoder = VideoPrismVisionModel(config.to_hf())
+        c = config.hidden_size
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, c))
+        nn.init.normal_(self.mask_token, std=0.02)
+        self.head = nn.Linear(c, 3 * config.patch_size**2)
+
+    def forward(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """pixels [B, T, 3, H, W] in [0, 1]; mask [B, T, N] bool (True = hidden). Returns z [B, T, N, C]."""
+        enc = self.encoder
+        b, t = pixels.shape[:2]
+        x = enc.spatial_embeddings.patch_embeddings(pixels)  # [B*T, N, C]
+        if mask is not None:
+            m = rearrange(mask, "b t n -> (b t) n 1").to(x.dtype)
+            x = x * (1 - m) + self.mask_token.to(x.dtype) * m
+        x = x + enc.spatial_embeddings.position_embeddings
+        for layer in enc.spatial_layers:
+            x = layer(x)
+        x = enc.temporal_embeddings(enc.layernorm1(x), pixels.shape)  # [B*N, T, C]
+        for layer in enc.temporal_layers:
+            x = layer(x)
+        x = enc.layernorm2(x)
+        return rearrange(x, "(b n) t c -> b t n c", b=b)
+
+
+class MaskedVideoLoss:
+    """Masked-patch pixel regression (per-patch normalised targets, MAE §3). Call with the model and a video batch."""
+
+    def __init__(self, mask_ratio: float = 0.75):
+        self.mask_ratio = mask_ratio
+
+    def __call__(self, model: MaskedVideoModel, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """video [B, T, 3, H, W] in [-1, 1] → scalar loss."""
+        p = model.config.patch_size
+        pixels = (video + 1) / 2
+        b, t, _, h, w = pixels.shape
+        n = (h // p) * (w // p)
+        noise = torch.rand(b, t, n, generator=generator, device=video.device)
+        k = max(1, round(self.mask_ratio * n))
+        mask = noise.argsort(-1).argsort(-1) < k  # exactly k hidden patches per frame, [B, T, N]
+        z = model(pixels, mask)
+        pred = model.head(z)  # [B, T, N, 3·p·p]
+        target = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
+        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+        per_patch = F.mse_loss(pred.float(), target, reduction="none").mean(-1)
+        return (per_patch * mask).sum() / mask.sum()

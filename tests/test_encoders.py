@@ -1,0 +1,91 @@
+"""Foundation-model adapters on tiny randomly initialised transformers configs (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from deltadiff.encoders import VideoMAEEncoder, VideoPrismEncoder, VJEPA2Encoder, load_encoder  # noqa: E402
+from deltadiff.errors import ConfigError, InputNotFoundError  # noqa: E402
+
+
+def _videoprism():
+    cfg = transformers.VideoPrismVisionConfig(image_size=32, num_frames=4, tubelet_size=(1, 8, 8), hidden_size=32,
+                                              num_attention_heads=2, intermediate_size=64, num_spatial_layers=1,
+                                              num_temporal_layers=1)
+    return transformers.VideoPrismVisionModel(cfg)
+
+
+def _vjepa2():
+    cfg = transformers.VJEPA2Config(crop_size=32, frames_per_clip=4, patch_size=8, tubelet_size=2, hidden_size=32,
+                                    num_attention_heads=2, num_hidden_layers=1, mlp_ratio=2, pred_hidden_size=32,
+                                    pred_num_attention_heads=2, pred_num_hidden_layers=1)
+    return transformers.VJEPA2Model(cfg)
+
+
+def _videomae():
+    cfg = transformers.VideoMAEConfig(image_size=32, num_frames=4, patch_size=8, tubelet_size=2, hidden_size=32,
+                                      num_attention_heads=2, num_hidden_layers=1, intermediate_size=64)
+    return transformers.VideoMAEModel(cfg)
+
+
+ADAPTERS = {"videoprism": (VideoPrismEncoder, _videoprism, 4), "vjepa2": (VJEPA2Encoder, _vjepa2, 2),
+            "videomae": (VideoMAEEncoder, _videomae, 2)}
+
+
+def _video(b=2, t=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, t, 3, size, size, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("kind", list(ADAPTERS))
+def test_shapes_frozen_and_round_trip(kind, tmp_path):
+    cls, make, tp = ADAPTERS[kind]
+    torch.manual_seed(0)
+    model = make()
+    enc = cls(model=model, batch_size=1)  # batch_size 1: exercises chunking
+    video = _video()
+    f = enc.encode(video)
+    assert f.spatial.shape == f.z.shape == (2, tp, 16, 32)
+    assert not f.z.requires_grad and not any(p.requires_grad for p in model.parameters()) and not model.training
+    # chunked == one batch
+    f_all = cls(model=model, batch_size=8).encode(video)
+    torch.testing.assert_close(f.z, f_all.z, atol=1e-5, rtol=1e-5)
+    # resized input: 48×48 clips are resized to the model's 32×32
+    assert cls(model=model).encode(_video(size=48)).z.shape == (2, tp, 16, 32)
+    # save → lazy load from the local folder gives the same features
+    model.save_pretrained(tmp_path / kind)
+    lazy = load_encoder(kind, tmp_path / kind)
+    assert lazy._model is None  # nothing loaded until first use
+    torch.testing.assert_close(lazy.encode(video).z, f.z)
+
+
+def test_videoprism_spatial_is_per_frame():
+    enc = VideoPrismEncoder(model=_videoprism())
+    a = _video(seed=1)
+    b = a.clone()
+    b[:, 1:] = _video(seed=2)[:, 1:]  # same first frame, other frames differ
+    fa, fb = enc.encode(a), enc.encode(b)
+    torch.testing.assert_close(fa.spatial[:, 0], fb.spatial[:, 0])  # frame 0's own features ignore other frames
+    assert (fa.z[:, 0] - fb.z[:, 0]).abs().max() > 1e-3  # z at frame 0 sees the rest of the clip
+
+
+def test_static_clip_spatial_matches_z_for_videomae():
+    # a static video has no motion: per-frame features (static clips) equal z exactly
+    enc = VideoMAEEncoder(model=_videomae())
+    static = _video(b=1)[:, :1].repeat(1, 4, 1, 1, 1)
+    f = enc.encode(static)
+    torch.testing.assert_close(f.spatial, f.z)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown encoder"):
+        load_encoder("clip", tmp_path)
+    with pytest.raises(InputNotFoundError, match="no such model folder"):
+        load_encoder("videoprism", tmp_path / "missing").encode(_video())
+    with pytest.raises(ValueError, match=r"\[B, T, 3, H, W\]"):
+        VideoPrismEncoder(model=_videoprism()).encode(torch.zeros(4, 3, 32, 32))
+    with pytest.raises(ValueError, match="multiple of the tubelet size"):
+        VJEPA2Encoder(model=_vjepa2()).encode(_video(t=3))
