@@ -1,0 +1,41 @@
+"""A progress bar for long work: description, bar, step/total, it/s, ETA and live figures (loss)."""
+
+from __future__ import annotations
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as _Rich, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class Progress:
+    """`with Progress("train", total=N) as bar: bar.update(loss=0.1)`; silent when enabled=False."""
+
+    def __init__(self, description: str, total: int, start: int = 0, enabled: bool = True):
+        self.enabled = enabled
+        self._rich = _Rich(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[figures]}"),
+            disable=not enabled,
+        )
+        self._task = self._rich.add_task(description, total=total, completed=start, rate="", figures="")
+        self._smooth: dict[str, float] = {}
+
+    def __enter__(self) -> "Progress":
+        self._rich.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._rich.__exit__(*exc)
+
+    def update(self, advance: int = 1, **figures: float) -> None:
+        for k, v in figures.items():  # exponential moving average keeps a noisy loss readable
+            self._smooth[k] = v if k not in self._smooth else 0.9 * self._smooth[k] + 0.1 * v
+        task = self._rich.tasks[0]
+        speed = task.speed
+        rate = f"{speed:.2f} it/s" if speed and speed >= 1 else (f"{1 / speed:.2f} s/it" if speed else "")
+        text = "  ".join(f"{k} {v:.4g}" for k, v in self._smooth.items())
+        self._rich.update(self._task, advance=advance, rate=rate, figures=text)
