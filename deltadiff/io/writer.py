@@ -18,6 +18,8 @@ from PIL import Image
 
 from deltadiff.errors import OutputError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 VIDEO_FORMATS = {".mp4": ("mp4", "libx264"), ".webm": ("webm", "libvpx-vp9"), ".gif": ("gif", None)}
 IMAGE_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -36,6 +38,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions a plain open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
