@@ -40,12 +40,16 @@ def _root(
 
 
 def _mount() -> None:
+    from deltadiff.cli.data import data_app
+    from deltadiff.cli.train import train_app
     from deltadiff.cli.world import world_app
 
-    app.add_typer(world_app, name="world")
+    app.add_typer(world_app, name="world", help="Render demonstration-world samples, triples and exports.")
+    app.add_typer(data_app, name="data", help="Scan video folders/manifests and write WebDataset shards.")
+    app.add_typer(train_app, name="train", help="Train a stage (foundation model, bottleneck P).")
 
 
-# _mount() — enabled once the world CLI lands
+_mount()
 
 
 def main() -> None:
