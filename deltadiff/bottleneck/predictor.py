@@ -1,0 +1,77 @@
+"""The per-frame feature predictor P and the appearance bottleneck δ = z − P(h) (δ-Diffusion §3.2, Fig. 2).
+
+P sees one frame's features at a time — it never mixes time — and regresses that frame's spatio-temporal features z_t.
+Whatever a single frame explains (appearance, where things are) it predicts and δ cancels; what needs the other frames
+(motion, the action) it cannot predict, so it remains in δ.
+
+Tensor convention: features `[B, T, N, C]` (N tokens per frame, C channels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from deltadiff.errors import ConfigError
+
+VARIANTS = ("delta", "none", "temporal_norm")
+
+
+@dataclass
+class PredictorConfig:
+    channels: int = 128  # C of the encoder's features (input and output)
+    tokens: int = 64  # N per frame
+    width: int = 128
+    depth: int = 2
+    heads: int = 4
+
+
+class FramePredictor(nn.Module):
+    """P: per-frame features h_t [N, C] → predicted z_t [N, C]; a small transformer over one frame's tokens."""
+
+    def __init__(self, config: PredictorConfig):
+        super().__init__()
+        self.config = config
+        c, w = config.channels, config.width
+        self.norm_in = nn.LayerNorm(c)
+        self.proj_in = nn.Linear(c, w)
+        self.pos = nn.Parameter(torch.zeros(1, config.tokens, w))
+        layer = nn.TransformerEncoderLayer(w, config.heads, 4 * w, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
+        self.norm_out = nn.LayerNorm(w)
+        self.proj_out = nn.Linear(w, c)
+        self.skip = nn.Linear(c, c)  # a linear map of h is the obvious first guess at z; the blocks learn the rest
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, t, n, c = h.shape
+        if n != self.config.tokens or c != self.config.channels:
+            raise ConfigError(f"P was built for {self.config.tokens}×{self.config.channels} features, got {n}×{c}; "
+                              "train the bottleneck for this encoder")
+        x = rearrange(h, "b t n c -> (b t) n c")  # frames are independent: time folds into the batch
+        y = self.proj_in(self.norm_in(x)) + self.pos
+        y = self.proj_out(self.norm_out(self.blocks(y))) + self.skip(x)
+        return rearrange(y, "(b t) n c -> b t n c", b=b)
+
+
+def bottleneck(z: torch.Tensor, h: torch.Tensor | None, predictor: FramePredictor | None, variant: str = "delta") -> torch.Tensor:
+    """Action latents from features: `delta` z − P(h) (default), `none` z, `temporal_norm` z normalised over time."""
+    if variant == "delta":
+        if predictor is None or h is None:
+            raise ConfigError("the 'delta' bottleneck needs per-frame features and a trained P")
+        return z - predictor(h)
+    if variant == "none":
+        return z
+    if variant == "temporal_norm":  # the paper's ablation: remove per-token statistics over time
+        return (z - z.mean(1, keepdim=True)) / (z.std(1, keepdim=True) + 1e-5)
+    raise ConfigError(f"unknown bottleneck {variant!r}; choose one of {', '.join(VARIANTS)}")
+
+
+class PredictorLoss:
+    """Regress z from per-frame features (encoders frozen): mean squared error per token, relative to z's variance."""
+
+    def __call__(self, predictor: FramePredictor, batch: dict) -> torch.Tensor:
+        z, h = batch["z"], batch["spatial"]  # [B, T, N, C]
+        return ((predictor(h) - z) ** 2).mean() / z.var().clamp_min(1e-8)

@@ -1,0 +1,77 @@
+"""Stage recipes: which model, loss and data each training stage uses. All of them run the one loop in loop.py.
+
+Data: "world" (the demonstration world's train split, rendered on the fly; labels are never read) or a folder/manifest
+of videos (deltadiff.data.clips). Stages:
+- foundation: the tiny VideoPrism, masked video modelling (encoders/tiny.py) → OUT/foundation (transformers layout)
+- bottleneck: P regresses z from per-frame features, encoder frozen (bottleneck/) → OUT (an ActionEncoder folder)
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss
+from deltadiff.data.world import WorldClips, WorldConfig
+from deltadiff.encoders import FoundationEncoder, load_encoder
+from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, TinyFoundationConfig
+from deltadiff.training.loop import TrainConfig, train
+
+WORLD_TRAIN_CLIPS = 1_000_000_000  # the world's train split: effectively endless, sampled per batch
+
+
+def video_dataset(data: str | Path, frames: int = 16, size: int = 64, fps: float = 8.0):
+    """Unlabeled training clips: the world (on the fly) or a folder/manifest of videos."""
+    if str(data) == "world":
+        return WorldClips("train", n=WORLD_TRAIN_CLIPS, config=WorldConfig(height=size, width=size, frames=frames, fps=fps))
+    from deltadiff.data.clips import ClipDataset
+
+    return ClipDataset(data, num_frames=frames, fps=fps, size=size, train=True)
+
+
+def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, train_config: TrainConfig, fps: float = 8.0) -> Path:
+    """Pretrain the tiny foundation model; writes OUT/foundation (loadable by VideoPrismEncoder) and returns it."""
+    out = Path(out)
+    dataset = video_dataset(data, model_config.num_frames, model_config.image_size, fps)
+    model = MaskedVideoModel(model_config)
+    loss = MaskedVideoLoss(model_config.mask_ratio)
+
+    def export(m: MaskedVideoModel, step: int) -> None:
+        m.encoder.save_pretrained(out / "foundation")
+
+    train(model, lambda m, b: loss(m, b["video"]), dataset, train_config, out, name="foundation", on_checkpoint=export)
+    return out / "foundation"
+
+
+class _FeatureLoss:
+    """Encode the batch with the frozen encoder (no grad), then regress z from per-frame features."""
+
+    def __init__(self, encoder: FoundationEncoder):
+        self.encoder, self.loss = encoder, PredictorLoss()
+
+    def __call__(self, predictor: FramePredictor, batch: dict) -> torch.Tensor:
+        f = self.encoder.encode(batch["video"])
+        return self.loss(predictor, {"spatial": f.spatial, "z": f.z})
+
+
+def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config: TrainConfig, frames: int = 16,
+                     size: int = 64, fps: float = 8.0, encoder_kind: str = "videoprism", width: int = 128, depth: int = 2) -> Path:
+    """Train P on frozen features of `foundation`; write an ActionEncoder folder at OUT and return it."""
+    out = Path(out)
+    encoder = load_encoder(encoder_kind, foundation, batch_size=train_config.batch_size)
+    probe = encoder.encode(torch.zeros(1, frames, 3, size, size))  # shapes of this encoder's features
+    _, _, n, c = probe.z.shape
+    predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4))
+    dataset = video_dataset(data, frames, size, fps)
+    foundation = Path(foundation).resolve()
+    meta = {"frames": frames, "size": size, "fps": fps}
+
+    def export(p: FramePredictor, step: int) -> None:
+        rel = Path(foundation).relative_to(out.resolve()) if foundation.is_relative_to(out.resolve()) else foundation
+        ActionEncoder(encoder, copy.deepcopy(p), "delta", meta).save_pretrained(out, rel)  # a copy: p keeps training
+
+    train(predictor, _FeatureLoss(encoder), dataset, train_config, out / "bottleneck_run", name="bottleneck", on_checkpoint=export)
+    return out
+
