@@ -19,7 +19,7 @@ from deltadiff.data.world import World, WorldConfig, seed_for
 from deltadiff.io.tensor import frames_to_tensor
 from deltadiff.training.progress import Progress
 
-LEAKAGE = {"background": lambda t: t["background"], "colour": lambda t: t["actor"]["colour_bin"],
+LEAKAGE = {"background": lambda t: t["background"]["family"], "colour": lambda t: t["actor"]["colour_bin"],
            "shape": lambda t: t["actor"]["shape"]}
 
 
