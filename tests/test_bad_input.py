@@ -180,3 +180,15 @@ def test_output_errors(tmp_path):
     with pytest.raises(OutputError, match="unsupported video format"):
         write_video(tmp_path / "out.avi", level_frames(2), 8)
     assert not (tmp_path / "out.avi").exists()
+
+
+def test_cli_manifest_row_outside_root(tmp_path):
+    root = tmp_path / "dataset"
+    root.mkdir()
+    write_video(tmp_path / "elsewhere.mp4", level_frames(20), 8)
+    (root / "manifest.csv").write_text("path,label\n../elsewhere.mp4,push\n")
+    r = subprocess.run([sys.executable, "-m", "deltadiff", "data", "scan", str(root / "manifest.csv")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "points outside the dataset root" in lines[0] and "manifest.csv:2" in lines[0]
