@@ -47,6 +47,9 @@ def _mount() -> None:
     app.add_typer(world_app, name="world", help="Render demonstration-world samples, triples and exports.")
     app.add_typer(data_app, name="data", help="Scan video folders/manifests and write WebDataset shards.")
     app.add_typer(train_app, name="train", help="Train a stage (foundation model, bottleneck P).")
+    from deltadiff.cli.probe import probe_command
+
+    app.command("probe")(probe_command)
 
 
 _mount()

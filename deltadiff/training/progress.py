@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as _Rich, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -23,6 +25,9 @@ class Progress:
         )
         self._task = self._rich.add_task(description, total=total, completed=start, rate="", figures="")
         self._smooth: dict[str, float] = {}
+        self.description, self.total = description, total
+        self._plain = enabled and not self._rich.console.is_terminal  # logs and pipes: a line every 30 s instead
+        self._last_line = time.monotonic()
 
     def __enter__(self) -> "Progress":
         self._rich.__enter__()
@@ -39,3 +44,9 @@ class Progress:
         rate = f"{speed:.2f} it/s" if speed and speed >= 1 else (f"{1 / speed:.2f} s/it" if speed else "")
         text = "  ".join(f"{k} {v:.4g}" for k, v in self._smooth.items())
         self._rich.update(self._task, advance=advance, rate=rate, figures=text)
+        done = task.completed >= self.total
+        if self._plain and (done or time.monotonic() - self._last_line > 30):
+            self._last_line = time.monotonic()
+            eta = task.time_remaining
+            eta_text = f"ETA {eta / 60:.1f} min" if eta is not None else ""
+            print(f"{self.description}: {int(task.completed)}/{self.total} {rate} {eta_text} {text}", flush=True)

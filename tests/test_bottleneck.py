@@ -1,0 +1,113 @@
+"""The appearance bottleneck: P is per-frame, the variants do what they say, P learns, ActionEncoder round-trips,
+the tiny foundation model's pretraining path equals its inference path, and the probes measure what they claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss, bottleneck  # noqa: E402
+from deltadiff.encoders import VideoPrismEncoder  # noqa: E402
+from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, preset  # noqa: E402
+from deltadiff.errors import ConfigError, InputNotFoundError  # noqa: E402
+from deltadiff.eval.probes import linear_probe, pool  # noqa: E402
+from deltadiff.training import TrainConfig, train  # noqa: E402
+
+
+def _p(c=8, n=4):
+    torch.manual_seed(0)
+    return FramePredictor(PredictorConfig(channels=c, tokens=n, width=16, depth=1, heads=2))
+
+
+def test_predictor_is_per_frame():
+    p = _p()
+    h = torch.randn(2, 5, 4, 8)
+    h2 = h.clone()
+    h2[:, 1:] = torch.randn_like(h2[:, 1:])
+    torch.testing.assert_close(p(h)[:, 0], p(h2)[:, 0])  # frame 0's prediction ignores the other frames
+    assert p(h).shape == (2, 5, 4, 8)
+    with pytest.raises(ConfigError, match="built for 4×8 features"):
+        p(torch.randn(1, 2, 5, 8))
+
+
+def test_variants():
+    z, h, p = torch.randn(2, 6, 4, 8), torch.randn(2, 6, 4, 8), _p()
+    assert torch.equal(bottleneck(z, h, p, "none"), z)
+    torch.testing.assert_close(bottleneck(z, h, p, "delta"), z - p(h))
+    tn = bottleneck(z, h, p, "temporal_norm")
+    torch.testing.assert_close(tn.mean(1), torch.zeros(2, 4, 8), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="unknown bottleneck"):
+        bottleneck(z, h, p, "vq")
+    with pytest.raises(ConfigError, match="needs per-frame features"):
+        bottleneck(z, None, None, "delta")
+
+
+def test_p_learns_what_a_frame_explains(tmp_path):
+    # z = appearance (a fixed linear map of the frame's own features) + motion (frame-to-frame change, not predictable
+    # from one frame). After training, δ keeps the motion and drops the appearance.
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(8, 8, generator=g) / 8**0.5
+
+    class Feats(torch.utils.data.Dataset):
+        def __len__(self):
+            return 256
+
+        def __getitem__(self, i):
+            gi = torch.Generator().manual_seed(i)
+            h = torch.randn(1, 4, 8, generator=gi).repeat(6, 1, 1) + 0.05 * torch.randn(6, 4, 8, generator=gi)
+            motion = torch.randn(1, 1, 8, generator=gi) * torch.linspace(-1, 1, 6).view(6, 1, 1)
+            return {"spatial": h, "z": h @ a + motion}
+
+    p = _p()
+    train(p, PredictorLoss(), Feats(), TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=10, device="cpu"), tmp_path)
+    batch = torch.utils.data.default_collate([Feats()[i] for i in range(32)])
+    delta = bottleneck(batch["z"], batch["spatial"], p.eval(), "delta")
+    appearance = batch["spatial"] @ a
+    motion = batch["z"] - appearance
+    assert ((delta - motion) ** 2).mean() < 0.1 * (appearance**2).mean()
+
+
+def test_tiny_pretraining_path_matches_inference_path():
+    torch.manual_seed(0)
+    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))
+    video = torch.rand(2, 4, 3, 32, 32) * 2 - 1
+    z_train = m((video + 1) / 2)  # no mask
+    z_infer = VideoPrismEncoder(model=m.encoder).encode(video).z
+    torch.testing.assert_close(z_train, z_infer, atol=1e-5, rtol=1e-5)
+    loss = MaskedVideoLoss(0.5)(m, video, generator=torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and loss.item() > 0
+    loss.backward()
+    assert m.mask_token.grad is not None and m.mask_token.grad.abs().sum() > 0
+
+
+def test_action_encoder_round_trip(tmp_path):
+    torch.manual_seed(0)
+    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))
+    m.encoder.save_pretrained(tmp_path / "enc" / "foundation")
+    enc = VideoPrismEncoder(model=m.encoder)
+    p = FramePredictor(PredictorConfig(channels=32, tokens=16, width=16, depth=1, heads=2))
+    ae = ActionEncoder(enc, p, "delta", {"frames": 4, "size": 32})
+    ae.save_pretrained(tmp_path / "enc", "foundation")
+    video = torch.rand(1, 4, 3, 32, 32) * 2 - 1
+    loaded = ActionEncoder.from_pretrained(tmp_path / "enc")
+    torch.testing.assert_close(loaded.encode(video), ae.encode(video))
+    assert loaded.meta == {"frames": 4, "size": 32} and loaded.variant == "delta"
+    torch.testing.assert_close(ActionEncoder.from_pretrained(tmp_path / "enc", variant="none").encode(video), enc.encode(video).z)
+    with pytest.raises(InputNotFoundError, match="not an action encoder"):
+        ActionEncoder.from_pretrained(tmp_path)
+
+
+def test_linear_probe_known_answers():
+    g = torch.Generator().manual_seed(0)
+    y = np.array(["a", "b", "c"] * 60)
+    centres = {"a": 0.0, "b": 6.0, "c": -6.0}
+    x = torch.randn(180, 5, generator=g)
+    x[:, 0] += torch.tensor([centres[c] for c in y])
+    r = linear_probe(x[:120], y[:120], x[120:], y[120:])
+    assert r["accuracy"] > 0.9 and r["chance"] == pytest.approx(1 / 3)
+    noise = linear_probe(x[:120, 1:], y[:120], x[120:, 1:], y[120:])  # features without the signal: near chance
+    assert noise["accuracy"] < 0.55
+    assert pool(torch.ones(2, 3, 4, 5)).shape == (2, 15)
