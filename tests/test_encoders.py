@@ -89,3 +89,30 @@ def test_errors(tmp_path):
         VideoPrismEncoder(model=_videoprism()).encode(torch.zeros(4, 3, 32, 32))
     with pytest.raises(ValueError, match="multiple of the tubelet size"):
         VJEPA2Encoder(model=_vjepa2()).encode(_video(t=3))
+
+
+def test_feature_cache_round_trip(tmp_path):
+    from deltadiff.encoders.cache import CachedFeatures, fill_cache
+
+    enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return 7
+
+        def __getitem__(self, i):
+            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
+
+    cache = fill_cache(enc, Clips(), tmp_path / "cache", shard_size=3, batch_size=2, source="test")
+    assert sorted(p.name for p in cache.iterdir()) == ["meta.json", "shard_00000.safetensors", "shard_00001.safetensors",
+                                                       "shard_00002.safetensors"]
+    ds = CachedFeatures(cache)
+    assert len(ds) == 7 and ds.meta["keys"][5] == "clip5"
+    direct = enc.encode(_video(b=1, seed=5))
+    torch.testing.assert_close(ds[5]["z"], direct.z[0], atol=2e-3, rtol=2e-3)  # stored as float16
+    torch.testing.assert_close(ds[5]["spatial"], direct.spatial[0], atol=2e-3, rtol=2e-3)
+    mtime = (cache / "meta.json").stat().st_mtime_ns
+    fill_cache(enc, Clips(), cache, shard_size=3, source="test")  # complete already: nothing recomputed
+    assert (cache / "meta.json").stat().st_mtime_ns == mtime
+    with pytest.raises(InputNotFoundError, match="no complete feature cache"):
+        CachedFeatures(tmp_path)

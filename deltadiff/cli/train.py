@@ -78,15 +78,19 @@ def bottleneck(
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", min=0),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", min=1),
+    cache_clips: int = typer.Option(2048, "--cache-clips", min=16, help="Training clips whose features are cached (the encoder runs once per clip)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Feature cache folder (default OUT/feature_cache)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
 ) -> None:
     """Train the per-frame feature predictor P (encoder frozen) so that δ = z − P(per-frame features)."""
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(50, steps // 10))
     if dry_run:
         typer.echo(json.dumps({"train": asdict(tcfg), "data": data, "foundation": str(foundation), "encoder": encoder,
-                               "width": width, "depth": depth, "frames": frames, "size": size, "fps": fps}, indent=2))
+                               "width": width, "depth": depth, "frames": frames, "size": size, "fps": fps,
+                               "cache_clips": cache_clips}, indent=2))
         return
     from deltadiff.training.recipes import train_bottleneck
 
-    path = train_bottleneck(data, foundation, out, tcfg, frames=frames, size=size, fps=fps, encoder_kind=encoder, width=width, depth=depth)
+    path = train_bottleneck(data, foundation, out, tcfg, frames=frames, size=size, fps=fps, encoder_kind=encoder, width=width, depth=depth,
+                            cache_clips=cache_clips, cache_dir=cache_dir)
     typer.echo(f"action encoder: {path}")

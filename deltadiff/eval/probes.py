@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from deltadiff.data.world import World, WorldConfig, seed_for
 from deltadiff.io.tensor import frames_to_tensor
-from deltadiff.training.progress import Progress
+from deltadiff.progress import Progress
 
 LEAKAGE = {"background": lambda t: t["background"]["family"], "colour": lambda t: t["actor"]["colour_bin"],
            "shape": lambda t: t["actor"]["shape"]}

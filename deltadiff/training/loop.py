@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from deltadiff.training.progress import Progress
+from deltadiff.progress import Progress
 
 PERMUTE_LIMIT = 10_000_000  # datasets larger than this are sampled per batch instead of permuted per epoch
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import torch
-
 from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss
 from deltadiff.data.world import WorldClips, WorldConfig
-from deltadiff.encoders import FoundationEncoder, load_encoder
+from deltadiff.encoders import load_encoder
+from deltadiff.encoders.cache import CachedFeatures, fill_cache
 from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, TinyFoundationConfig
 from deltadiff.training.loop import TrainConfig, train
 
@@ -45,33 +44,28 @@ def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, 
     return out / "foundation"
 
 
-class _FeatureLoss:
-    """Encode the batch with the frozen encoder (no grad), then regress z from per-frame features."""
-
-    def __init__(self, encoder: FoundationEncoder):
-        self.encoder, self.loss = encoder, PredictorLoss()
-
-    def __call__(self, predictor: FramePredictor, batch: dict) -> torch.Tensor:
-        f = self.encoder.encode(batch["video"])
-        return self.loss(predictor, {"spatial": f.spatial, "z": f.z})
-
-
 def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config: TrainConfig, frames: int = 16,
-                     size: int = 64, fps: float = 8.0, encoder_kind: str = "videoprism", width: int = 128, depth: int = 2) -> Path:
-    """Train P on frozen features of `foundation`; write an ActionEncoder folder at OUT and return it."""
+                     size: int = 64, fps: float = 8.0, encoder_kind: str = "videoprism", width: int = 128, depth: int = 2,
+                     cache_clips: int = 2048, cache_dir: str | Path | None = None) -> Path:
+    """Train P on frozen features of `foundation`; write an ActionEncoder folder at OUT and return it.
+
+    The encoder runs once per clip: features of `cache_clips` training clips go to a disk cache (OUT/feature_cache
+    unless `cache_dir`), and P trains for as many epochs over them as `train_config.steps` asks.
+    """
     out = Path(out)
-    encoder = load_encoder(encoder_kind, foundation, batch_size=train_config.batch_size)
-    probe = encoder.encode(torch.zeros(1, frames, 3, size, size))  # shapes of this encoder's features
-    _, _, n, c = probe.z.shape
-    predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4))
-    dataset = video_dataset(data, frames, size, fps)
     foundation = Path(foundation).resolve()
+    encoder = load_encoder(encoder_kind, foundation, batch_size=train_config.batch_size)
+    dataset = video_dataset(data, frames, size, fps)
+    cache = fill_cache(encoder, dataset, cache_dir or out / "feature_cache", count=min(cache_clips, len(dataset)),
+                       source=f"{foundation}@{data}")
+    features = CachedFeatures(cache)
+    _, n, c = features.meta["spatial"]
+    predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4))
     meta = {"frames": frames, "size": size, "fps": fps}
+    rel = foundation.relative_to(out.resolve()) if foundation.is_relative_to(out.resolve()) else foundation
 
     def export(p: FramePredictor, step: int) -> None:
-        rel = Path(foundation).relative_to(out.resolve()) if foundation.is_relative_to(out.resolve()) else foundation
         ActionEncoder(encoder, copy.deepcopy(p), "delta", meta).save_pretrained(out, rel)  # a copy: p keeps training
 
-    train(predictor, _FeatureLoss(encoder), dataset, train_config, out / "bottleneck_run", name="bottleneck", on_checkpoint=export)
+    train(predictor, PredictorLoss(), features, train_config, out / "bottleneck_run", name="bottleneck", on_checkpoint=export)
     return out
-

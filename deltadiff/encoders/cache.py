@@ -1,0 +1,85 @@
+"""Disk cache of frozen-encoder features, so a heavy encoder runs once per clip (STYLE.md §5, edm2 encoders).
+
+Layout of a cache folder:
+    meta.json                 {"encoder": name, "source": id of the encoder weights, "count": N, "shard_size": S,
+                               "spatial": [T', N, C], "keys": [...]}
+    shard_00000.safetensors   "spatial" and "z", float16 [S, T', N, C] (the last shard may be shorter)
+
+A cache is written shard by shard under temporary names and `meta.json` last, so a cache with `meta.json` is complete;
+an interrupted fill leaves no usable-looking half cache. Item i of `CachedFeatures` is {"spatial", "z"}: float32
+[T', N, C].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from deltadiff.encoders.base import FoundationEncoder
+from deltadiff.errors import ConfigError, InputNotFoundError
+from deltadiff.progress import Progress
+
+
+def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count: int | None = None,
+               shard_size: int = 256, batch_size: int = 16, source: str = "") -> Path:
+    """Encode the first `count` items of `dataset` ({"video": [T, 3, H, W], "key"}) into a cache folder."""
+    directory = Path(directory)
+    count = len(dataset) if count is None else count
+    if (directory / "meta.json").exists():
+        meta = json.loads((directory / "meta.json").read_text())
+        if meta["count"] >= count and meta["encoder"] == encoder.name and meta["source"] == source:
+            return directory  # already there
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meta.json").unlink(missing_ok=True)
+    keys: list[str] = []
+    shape = None
+    with Progress(f"caching {encoder.name} features", total=count) as bar:
+        for s0 in range(0, count, shard_size):
+            spatial, z = [], []
+            for b0 in range(s0, min(count, s0 + shard_size), batch_size):
+                items = [dataset[i] for i in range(b0, min(count, s0 + shard_size, b0 + batch_size))]
+                f = encoder.encode(torch.stack([it["video"] for it in items]))
+                spatial.append(f.spatial.half())
+                z.append(f.z.half())
+                keys += [str(it.get("key", i)) for i, it in zip(range(b0, b0 + len(items)), items)]
+                bar.update(len(items))
+            spatial, z = torch.cat(spatial), torch.cat(z)  # [S, T', N, C]
+            shape = list(z.shape[1:])
+            tmp = directory / f".shard_{s0 // shard_size:05d}.tmp"
+            save_file({"spatial": spatial.contiguous(), "z": z.contiguous()}, str(tmp))
+            os.replace(tmp, directory / f"shard_{s0 // shard_size:05d}.safetensors")
+    meta = {"encoder": encoder.name, "source": source, "count": count, "shard_size": shard_size, "spatial": shape, "keys": keys}
+    (directory / "meta.json.tmp").write_text(json.dumps(meta))
+    os.replace(directory / "meta.json.tmp", directory / "meta.json")
+    return directory
+
+
+class CachedFeatures(torch.utils.data.Dataset):
+    """Map-style dataset over a cache folder; shards are memory-mapped, read item by item."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        meta_file = self.directory / "meta.json"
+        if not meta_file.exists():
+            raise InputNotFoundError(f"{self.directory}: no complete feature cache here (meta.json missing); fill it first")
+        self.meta = json.loads(meta_file.read_text())
+        if self.meta["count"] < 1:
+            raise ConfigError(f"{self.directory}: the feature cache is empty")
+        self._open: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return self.meta["count"]
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        s, j = divmod(i, self.meta["shard_size"])
+        if s not in self._open:
+            self._open[s] = safe_open(str(self.directory / f"shard_{s:05d}.safetensors"), framework="pt")
+        f = self._open[s]
+        return {"spatial": f.get_slice("spatial")[j : j + 1][0].float(), "z": f.get_slice("z")[j : j + 1][0].float()}
