@@ -29,10 +29,11 @@ def foundation(
     out: Path = typer.Option(..., "--out", help="Run folder: state/ (resumable), foundation/ (the model), logs/."),
     data: str = typer.Option("world", "--data", help=DATA_HELP),
     preset: str = typer.Option("tiny", "--preset", help="Model size: tiny (CPU default) or micro (tests)."),
-    steps: int = typer.Option(1500, "--steps", min=1),
+    steps: int = typer.Option(800, "--steps", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr"),
     mask_ratio: float = typer.Option(0.75, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame."),
+    motion_weight: float = typer.Option(1.0, "--motion-weight", min=0.0, help="Weight of the next-frame change target (0: masked modelling only)."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16, help="Square frame size; must be a multiple of the patch size."),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -46,7 +47,7 @@ def foundation(
     """Pretrain the tiny foundation model self-supervised (masked video modelling); resumes if OUT/state exists."""
     from deltadiff.encoders.tiny import preset as model_preset
 
-    mcfg = model_preset(preset, num_frames=frames, image_size=size, mask_ratio=mask_ratio)
+    mcfg = model_preset(preset, num_frames=frames, image_size=size, mask_ratio=mask_ratio, motion_weight=motion_weight)
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(100, steps // 10))

@@ -38,6 +38,14 @@ def _size(value, default: int) -> tuple[int, int]:
     return tuple(int(v) for v in value)[-2:]  # type: ignore[return-value]
 
 
+def quiet_transformers() -> None:
+    """Loading a small local model should not print progress bars or hub warnings."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
 class _HFEncoder(FoundationEncoder):
     default_mean = (0.0, 0.0, 0.0)
     default_std = (1.0, 1.0, 1.0)
@@ -62,6 +70,7 @@ class _HFEncoder(FoundationEncoder):
             self._configure(model.config, self.path)
 
     def _load(self, path: Path):
+        quiet_transformers()
         model = self.model_class().from_pretrained(path, local_files_only=True)
         self._configure(model.config, path)
         return model
@@ -84,6 +93,7 @@ class VideoPrismEncoder(_HFEncoder):
     def _load(self, path: Path):
         from transformers import AutoConfig, VideoPrismClipModel
 
+        quiet_transformers()
         config = AutoConfig.from_pretrained(path, local_files_only=True)
         if config.model_type == "videoprism":  # a video-text checkpoint: use its vision tower
             model = VideoPrismClipModel.from_pretrained(path, local_files_only=True).video_model.vision_model

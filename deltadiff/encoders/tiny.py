@@ -31,6 +31,7 @@ class TinyFoundationConfig:
     spatial_layers: int = 4
     temporal_layers: int = 2
     mask_ratio: float = 0.75
+    motion_weight: float = 1.0  # weight of the frame-difference target (0: plain masked modelling)
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -72,6 +73,7 @@ class MaskedVideoModel(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c))
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
+        self.motion_head = nn.Linear(c, 3 * config.patch_size**2)
 
     def forward(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """pixels [B, T, 3, H, W] in [0, 1]; mask [B, T, N] bool (True = hidden). Returns z [B, T, N, C]."""
@@ -92,10 +94,12 @@ class MaskedVideoModel(nn.Module):
 
 
 class MaskedVideoLoss:
-    """Masked-patch pixel regression (per-patch normalised targets, MAE §3). Call with the model and a video batch."""
+    """Masked-patch pixel regression (per-patch normalised targets, MAE §3) plus a motion target: from z_t, regress
+    each patch's change to the next frame, x_{t+1} − x_t. Static patches have a zero target, so this term is
+    concentrated where things move — which is what z must carry for δ. Call with the model and a video batch."""
 
-    def __init__(self, mask_ratio: float = 0.75):
-        self.mask_ratio = mask_ratio
+    def __init__(self, mask_ratio: float = 0.75, motion_weight: float = 1.0):
+        self.mask_ratio, self.motion_weight = mask_ratio, motion_weight
 
     def __call__(self, model: MaskedVideoModel, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """video [B, T, 3, H, W] in [-1, 1] → scalar loss."""
@@ -108,7 +112,12 @@ class MaskedVideoLoss:
         mask = noise.argsort(-1).argsort(-1) < k  # exactly k hidden patches per frame, [B, T, N]
         z = model(pixels, mask)
         pred = model.head(z)  # [B, T, N, 3·p·p]
-        target = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
-        target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+        patches = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
+        target = (patches - patches.mean(-1, keepdim=True)) / (patches.var(-1, keepdim=True) + 1e-6).sqrt()
         per_patch = F.mse_loss(pred.float(), target, reduction="none").mean(-1)
-        return (per_patch * mask).sum() / mask.sum()
+        loss = (per_patch * mask).sum() / mask.sum()
+        if self.motion_weight and t > 1:
+            change = patches[:, 1:] - patches[:, :-1]  # [B, T-1, N, 3·p·p]
+            motion = F.mse_loss(model.motion_head(z[:, :-1]).float(), change) / change.pow(2).mean().clamp_min(1e-6)
+            loss = loss + self.motion_weight * motion
+        return loss

@@ -15,6 +15,7 @@ from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig,
 from deltadiff.data.world import WorldClips, WorldConfig
 from deltadiff.encoders import load_encoder
 from deltadiff.encoders.cache import CachedFeatures, fill_cache
+from deltadiff.encoders.hf import quiet_transformers
 from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, TinyFoundationConfig
 from deltadiff.training.loop import TrainConfig, train
 
@@ -35,7 +36,9 @@ def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, 
     out = Path(out)
     dataset = video_dataset(data, model_config.num_frames, model_config.image_size, fps)
     model = MaskedVideoModel(model_config)
-    loss = MaskedVideoLoss(model_config.mask_ratio)
+    loss = MaskedVideoLoss(model_config.mask_ratio, model_config.motion_weight)
+
+    quiet_transformers()
 
     def export(m: MaskedVideoModel, step: int) -> None:
         m.encoder.save_pretrained(out / "foundation")
