@@ -42,12 +42,15 @@ def probe_command(
         [f"--action-encoder {action_encoder}", f"--out {out}", f"--variants {','.join(chosen)}", f"--n-clips {n_clips}",
          f"--n-pairs {n_pairs}"] + ([] if random_init else ["--no-random-init"]))
     report["seconds"] = round(time.time() - t0, 1)
+    from deltadiff.eval.probes import report_markdown
     from deltadiff.io import atomic_path
 
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text(report_markdown(report))
     _print_table(report)
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 def _random_init_action_accuracy(enc, n_clips: int, device: str) -> dict:

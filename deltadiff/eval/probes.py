@@ -111,3 +111,28 @@ def run_probes(action_encoder, variants=("delta", "none", "temporal_norm"), n_cl
             "similarity": {k: torch.cat(s).mean().item() for k, s in sims[v].items()},
         }
     return report
+
+
+def report_markdown(report: dict) -> str:
+    """The probe report as a markdown table (what docs/results.md shows)."""
+    lines = [
+        f"Held-out world clips: {report['n_clips']} ({report['n_train']} fit the probes, {report['n_test']} test); "
+        f"{report['n_pairs']} transfer triples for the similarities.",
+        "",
+        "| variant | action acc. ↑ (chance) | background ↓ (chance) | colour ↓ (chance) | shape ↓ (chance) "
+        "| sim. same action, other scene ↑ | sim. other action, same scene ↓ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    pct = lambda r, a, c: f"{100 * r[a]:.1f}% ({100 * r[c]:.1f}%)"  # noqa: E731
+    for v, r in report["variants"].items():
+        leak = r["leakage"]
+        lines.append(
+            f"| `{v}` | {pct(r, 'action_accuracy', 'action_chance')} | "
+            + " | ".join(pct(leak[k], "accuracy", "chance") for k in ("background", "colour", "shape"))
+            + f" | {r['similarity']['same_action_other_scene']:.3f} | {r['similarity']['other_action_same_scene']:.3f} |"
+        )
+    if "z_action_accuracy" in report.get("random_init", {}):
+        ri = report["random_init"]
+        lines += ["", f"Same encoder architecture at random initialisation, z (`none`): action accuracy "
+                      f"{100 * ri['z_action_accuracy']:.1f}% (chance {100 * ri['action_chance']:.1f}%)."]
+    return "\n".join(lines) + "\n"

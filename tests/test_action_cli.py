@@ -1,0 +1,48 @@
+"""End to end through the CLI on tiny settings: train foundation → train bottleneck → probe (report shape)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("transformers")
+
+from deltadiff.cli import app  # noqa: E402
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def test_train_foundation_bottleneck_probe(tmp_path):
+    runner = CliRunner()
+    common = ["--size", "32", "--frames", "4", "--device", "cpu"]
+    _ok(runner.invoke(app, ["train", "foundation", "--out", str(tmp_path / "f"), "--preset", "micro", "--steps", "3",
+                            "--batch-size", "2", *common]))
+    assert (tmp_path / "f" / "foundation" / "model.safetensors").exists()
+    assert (tmp_path / "f" / "state").is_dir()
+    _ok(runner.invoke(app, ["train", "bottleneck", "--foundation", str(tmp_path / "f" / "foundation"), "--out",
+                            str(tmp_path / "a"), "--steps", "3", "--batch-size", "4", "--cache-clips", "16",
+                            "--width", "16", "--depth", "1", *common]))
+    assert (tmp_path / "a" / "action_encoder.json").exists() and (tmp_path / "a" / "predictor.safetensors").exists()
+    _ok(runner.invoke(app, ["probe", "--action-encoder", str(tmp_path / "a"), "--out", str(tmp_path / "probe.json"),
+                            "--n-clips", "40", "--n-pairs", "4", "--device", "cpu"]))
+    report = json.loads((tmp_path / "probe.json").read_text())
+    assert set(report["variants"]) == {"delta", "none", "temporal_norm"} and report["n_clips"] == 40
+    for r in report["variants"].values():
+        assert 0 <= r["action_accuracy"] <= 1 and 0 < r["action_chance"] <= 1
+        assert set(r["leakage"]) == {"background", "colour", "shape"}
+        assert set(r["similarity"]) == {"same_action_other_scene", "other_action_same_scene"}
+    assert report["command"].startswith("deltadiff probe") and "z_action_accuracy" in report["random_init"]
+
+
+def test_train_dry_run_and_bad_preset(tmp_path):
+    runner = CliRunner()
+    r = _ok(runner.invoke(app, ["train", "foundation", "--out", str(tmp_path), "--dry-run", "--steps", "5"]))
+    cfg = json.loads(r.output)
+    assert cfg["train"]["steps"] == 5 and cfg["model"]["hidden_size"] == 128
+    r = runner.invoke(app, ["train", "foundation", "--out", str(tmp_path), "--preset", "huge", "--dry-run"])
+    assert r.exit_code != 0 and "unknown foundation preset" in str(r.exception)
