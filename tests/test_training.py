@@ -69,3 +69,15 @@ def test_batch_indices_are_pure_and_cover_epochs():
     assert len(r0) == len(r1) == 4 and not set(r0) & set(r1)  # ranks read disjoint samples
     big = batch_indices(10**9, 8, 5, seed=0)  # procedural datasets: drawn per batch
     assert len(big) == 8 and big == batch_indices(10**9, 8, 5, seed=0)
+
+
+def test_loop_advances_dataset_epochs(tmp_path):
+    seen = []
+
+    class Epochs(Linear):
+        def set_epoch(self, epoch):
+            seen.append(epoch)
+
+    cfg = TrainConfig(steps=20, batch_size=8, lr=0.01, warmup=1, checkpoint_every=100, device="cpu")
+    train(nn.Linear(4, 1), mse, Epochs(), cfg, tmp_path)  # 64 samples / batch 8 = 8 batches per epoch
+    assert seen[:9] == [0] * 8 + [1] and max(seen) == 2

@@ -62,14 +62,20 @@ class TrainState:
         self.step = int(state["step"])
 
 
+def epoch_of(n: int, batch_size: int, batch: int, world: int = 1) -> tuple[int, int]:
+    """(epoch, batch within the epoch) of global batch `batch`; procedural datasets count each batch as an epoch."""
+    if n > PERMUTE_LIMIT:
+        return batch, 0
+    return divmod(batch, max(1, n // (batch_size * world)))
+
+
 def batch_indices(n: int, batch_size: int, batch: int, seed: int, rank: int = 0, world: int = 1) -> list[int]:
     """Dataset indices of global batch `batch` for process `rank`: a pure function, so resuming is exact."""
     if n > PERMUTE_LIMIT:
         g = torch.Generator().manual_seed(seed * 1_000_003 + batch)
         idx = torch.randint(0, n, (batch_size * world,), generator=g)
         return idx[rank::world].tolist()
-    per_epoch = max(1, n // (batch_size * world))
-    epoch, k = divmod(batch, per_epoch)
+    epoch, k = epoch_of(n, batch_size, batch, world)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
     start = k * batch_size * world
     return perm[start : start + batch_size * world][rank::world].tolist()
@@ -87,7 +93,10 @@ class _Batches(torch.utils.data.IterableDataset):
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         b = self.start_batch + wid
         while True:
-            idx = batch_indices(len(self.dataset), self.batch_size, b, self.seed, self.rank, self.world)
+            n = len(self.dataset)
+            if hasattr(self.dataset, "set_epoch"):  # e.g. ClipDataset: random clip starts change every epoch
+                self.dataset.set_epoch(epoch_of(n, self.batch_size, b, self.world)[0])
+            idx = batch_indices(n, self.batch_size, b, self.seed, self.rank, self.world)
             yield torch.utils.data.default_collate([self.dataset[i] for i in idx])
             b += nw
 
