@@ -32,6 +32,8 @@ class TinyFoundationConfig:
     temporal_layers: int = 2
     mask_ratio: float = 0.75
     motion_weight: float = 1.0  # weight of the frame-difference target (0: plain masked modelling)
+    motion_target: str = "pixels"  # "pixels": the patch's own change; "coarse": 4×4-pooled change over the 3×3 patch neighbourhood
+    norm_pix: bool = True  # MAE's per-patch normalised pixel targets
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -60,6 +62,34 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
     return TinyFoundationConfig(**{**asdict(PRESETS[name]), **overrides})
 
 
+def motion_dim(config: TinyFoundationConfig) -> int:
+    if config.motion_target == "pixels":
+        return 3 * config.patch_size**2
+    if config.motion_target == "coarse":
+        return 3 * (3 * config.patch_size // 4) ** 2
+    raise ConfigError(f"unknown motion target {config.motion_target!r}; choose pixels or coarse")
+
+
+def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
+    """Per-token change to the next frame, [B, T-1, N, D], from pixels [B, T, 3, H, W] in [0, 1].
+
+    "pixels": x_{t+1} − x_t of the token's own patch. "coarse": the change average-pooled over 4×4 pixel cells (which
+    averages sensor noise away) over the 3×3 neighbourhood of patches around the token — where things go next, not
+    their texture, so the target rewards knowing the motion rather than reproducing edges.
+    """
+    p = config.patch_size
+    if config.motion_target == "pixels":
+        patches = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
+        return patches[:, 1:] - patches[:, :-1]
+    b, t = pixels.shape[:2]
+    coarse = F.avg_pool2d(pixels.flatten(0, 1), 4)  # [B·T, 3, H/4, W/4]: a patch is (p/4)² cells
+    coarse = coarse.unflatten(0, (b, t))
+    change = (coarse[:, 1:] - coarse[:, :-1]).flatten(0, 1)  # [B·(T-1), 3, H/4, W/4]
+    k = p // 4  # cells per patch side
+    windows = F.unfold(change, kernel_size=3 * k, stride=k, padding=k)  # [B·(T-1), 3·(3k)², N]
+    return rearrange(windows, "(b t) d n -> b t n d", b=b)
+
+
 class MaskedVideoModel(nn.Module):
     """A VideoPrismVisionModel plus what pretraining needs: a mask token and a linear pixel head."""
 
@@ -73,7 +103,7 @@ class MaskedVideoModel(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c))
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
-        self.motion_head = nn.Linear(c, 3 * config.patch_size**2)
+        self.motion_head = nn.Linear(c, motion_dim(config))
 
     def forward(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """pixels [B, T, 3, H, W] in [0, 1]; mask [B, T, N] bool (True = hidden). Returns z [B, T, N, C]."""
@@ -98,8 +128,8 @@ class MaskedVideoLoss:
     each patch's change to the next frame, x_{t+1} − x_t. Static patches have a zero target, so this term is
     concentrated where things move — which is what z must carry for δ. Call with the model and a video batch."""
 
-    def __init__(self, mask_ratio: float = 0.75, motion_weight: float = 1.0):
-        self.mask_ratio, self.motion_weight = mask_ratio, motion_weight
+    def __init__(self, mask_ratio: float = 0.75, motion_weight: float = 1.0, norm_pix: bool = True):
+        self.mask_ratio, self.motion_weight, self.norm_pix = mask_ratio, motion_weight, norm_pix
 
     def __call__(self, model: MaskedVideoModel, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """video [B, T, 3, H, W] in [-1, 1] → scalar loss."""
@@ -113,11 +143,14 @@ class MaskedVideoLoss:
         z = model(pixels, mask)
         pred = model.head(z)  # [B, T, N, 3·p·p]
         patches = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
-        target = (patches - patches.mean(-1, keepdim=True)) / (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+        if self.norm_pix:
+            target = (patches - patches.mean(-1, keepdim=True)) / (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+        else:
+            target = (patches - 0.5) / 0.25
         per_patch = F.mse_loss(pred.float(), target, reduction="none").mean(-1)
         loss = (per_patch * mask).sum() / mask.sum()
         if self.motion_weight and t > 1:
-            change = patches[:, 1:] - patches[:, :-1]  # [B, T-1, N, 3·p·p]
+            change = motion_targets(pixels, model.config)  # [B, T-1, N, D]
             motion = F.mse_loss(model.motion_head(z[:, :-1]).float(), change) / change.pow(2).mean().clamp_min(1e-6)
             loss = loss + self.motion_weight * motion
         return loss

@@ -36,7 +36,7 @@ def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, 
     out = Path(out)
     dataset = video_dataset(data, model_config.num_frames, model_config.image_size, fps)
     model = MaskedVideoModel(model_config)
-    loss = MaskedVideoLoss(model_config.mask_ratio, model_config.motion_weight)
+    loss = MaskedVideoLoss(model_config.mask_ratio, model_config.motion_weight, model_config.norm_pix)
 
     quiet_transformers()
 
