@@ -116,3 +116,26 @@ def test_feature_cache_round_trip(tmp_path):
     assert (cache / "meta.json").stat().st_mtime_ns == mtime
     with pytest.raises(InputNotFoundError, match="no complete feature cache"):
         CachedFeatures(tmp_path)
+
+
+def test_feature_cache_stores_extras_and_rebuilds_when_they_change(tmp_path):
+    from deltadiff.encoders.cache import CachedFeatures, fill_cache
+
+    enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
+
+    def means(video):  # any per-clip function of the video batch
+        return video.mean((2, 3, 4))  # [B, T]
+
+    cache = fill_cache(enc, Clips(), tmp_path / "c", shard_size=3, source="t", extras={"means": means})
+    ds = CachedFeatures(cache)
+    assert set(ds[3]) == {"spatial", "z", "means"}
+    torch.testing.assert_close(ds[3]["means"], means(_video(b=1, seed=3))[0], atol=2e-3, rtol=2e-3)
+    fill_cache(enc, Clips(), cache, shard_size=3, source="t")  # other extras: rebuilt without them
+    assert set(CachedFeatures(cache)[0]) == {"spatial", "z"}

@@ -3,11 +3,12 @@
 Layout of a cache folder:
     meta.json                 {"encoder": name, "source": id of the encoder weights, "count": N, "shard_size": S,
                                "spatial": [T', N, C], "keys": [...]}
-    shard_00000.safetensors   "spatial" and "z", float16 [S, T', N, C] (the last shard may be shorter)
+    shard_00000.safetensors   "spatial" and "z", float16 [S, T', N, C] (the last shard may be shorter), plus one
+                              tensor per `extras` entry (e.g. the generator's autoencoder latents)
 
 A cache is written shard by shard under temporary names and `meta.json` last, so a cache with `meta.json` is complete;
-an interrupted fill leaves no usable-looking half cache. Item i of `CachedFeatures` is {"spatial", "z"}: float32
-[T', N, C].
+an interrupted fill leaves no usable-looking half cache. Item i of `CachedFeatures` is {"spatial", "z", *extras}:
+float32 ([T', N, C] for the features).
 """
 
 from __future__ import annotations
@@ -26,13 +27,19 @@ from deltadiff.progress import Progress
 
 
 def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count: int | None = None,
-               shard_size: int = 256, batch_size: int = 16, source: str = "") -> Path:
-    """Encode the first `count` items of `dataset` ({"video": [T, 3, H, W], "key"}) into a cache folder."""
+               shard_size: int = 256, batch_size: int = 16, source: str = "", extras: dict | None = None) -> Path:
+    """Encode the first `count` items of `dataset` ({"video": [T, 3, H, W], "key"}) into a cache folder.
+
+    `extras` maps a name to a function of the video batch [B, T, 3, H, W] (e.g. a frozen autoencoder's encode) whose
+    output is cached beside the features; `source` identifies the weights, so a cache of other weights is rebuilt.
+    """
+    extras = extras or {}
     directory = Path(directory)
     count = len(dataset) if count is None else count
     if (directory / "meta.json").exists():
         meta = json.loads((directory / "meta.json").read_text())
-        if meta["count"] >= count and meta["encoder"] == encoder.name and meta["source"] == source:
+        if (meta["count"] >= count and meta["encoder"] == encoder.name and meta["source"] == source
+                and set(meta.get("extras", [])) == set(extras)):
             return directory  # already there
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "meta.json").unlink(missing_ok=True)
@@ -40,20 +47,26 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     shape = None
     with Progress(f"caching {encoder.name} features", total=count) as bar:
         for s0 in range(0, count, shard_size):
-            spatial, z = [], []
+            spatial, z, more = [], [], {k: [] for k in extras}
             for b0 in range(s0, min(count, s0 + shard_size), batch_size):
                 items = [dataset[i] for i in range(b0, min(count, s0 + shard_size, b0 + batch_size))]
-                f = encoder.encode(torch.stack([it["video"] for it in items]))
-                spatial.append(f.spatial.half())
-                z.append(f.z.half())
+                video = torch.stack([it["video"] for it in items])
+                f = encoder.encode(video)
+                spatial.append(f.spatial.half().cpu())
+                z.append(f.z.half().cpu())
+                for k, fn in extras.items():
+                    with torch.no_grad():
+                        more[k].append(fn(video).half().cpu())
                 keys += [str(it.get("key", i)) for i, it in zip(range(b0, b0 + len(items)), items)]
                 bar.update(len(items))
             spatial, z = torch.cat(spatial), torch.cat(z)  # [S, T', N, C]
             shape = list(z.shape[1:])
             tmp = directory / f".shard_{s0 // shard_size:05d}.tmp"
-            save_file({"spatial": spatial.contiguous(), "z": z.contiguous()}, str(tmp))
+            tensors = {"spatial": spatial.contiguous(), "z": z.contiguous(), **{k: torch.cat(v).contiguous() for k, v in more.items()}}
+            save_file(tensors, str(tmp))
             os.replace(tmp, directory / f"shard_{s0 // shard_size:05d}.safetensors")
-    meta = {"encoder": encoder.name, "source": source, "count": count, "shard_size": shard_size, "spatial": shape, "keys": keys}
+    meta = {"encoder": encoder.name, "source": source, "count": count, "shard_size": shard_size, "spatial": shape,
+            "extras": sorted(extras), "keys": keys}
     (directory / "meta.json.tmp").write_text(json.dumps(meta))
     os.replace(directory / "meta.json.tmp", directory / "meta.json")
     return directory
@@ -82,4 +95,4 @@ class CachedFeatures(torch.utils.data.Dataset):
         if s not in self._open:
             self._open[s] = safe_open(str(self.directory / f"shard_{s:05d}.safetensors"), framework="pt")
         f = self._open[s]
-        return {"spatial": f.get_slice("spatial")[j : j + 1][0].float(), "z": f.get_slice("z")[j : j + 1][0].float()}
+        return {k: f.get_slice(k)[j : j + 1][0].float() for k in ("spatial", "z", *self.meta.get("extras", []))}
