@@ -10,7 +10,7 @@ import typer
 
 from deltadiff.errors import ConfigError
 
-train_app = typer.Typer(help="Train a stage: the tiny foundation model, the bottleneck P.", no_args_is_help=True)
+train_app = typer.Typer(help="Train a stage (foundation model, bottleneck P, autoencoder, generator) or all of them.", no_args_is_help=True)
 
 DATA_HELP = "'world' (the demonstration world, rendered on the fly; labels unused) or a folder / CSV / JSONL manifest of videos."
 
@@ -95,3 +95,126 @@ def bottleneck(
     path = train_bottleneck(data, foundation, out, tcfg, frames=frames, size=size, fps=fps, encoder_kind=encoder, width=width, depth=depth,
                             cache_clips=cache_clips, cache_dir=cache_dir)
     typer.echo(f"action encoder: {path}")
+
+
+@train_app.command("generator")
+def generator(
+    out: Path = typer.Option(..., "--out", help="Run folder: generator/ (export), samples/ (grids), run/ (state, logs), cache/."),
+    action_encoder: Path = typer.Option(..., "--action-encoder", help="Action-encoder folder (from `deltadiff train bottleneck`)."),
+    autoencoder: str = typer.Option(..., "--autoencoder", help="Autoencoder folder (from `deltadiff train autoencoder`), a diffusers VAE folder, or 'pixel:P'."),
+    data: str = typer.Option("world", "--data", help=DATA_HELP),
+    preset: str = typer.Option("cpu", "--preset", help="Generator size: micro (tests), cpu (default), gpu-s, gpu-b, paper."),
+    cond: str = typer.Option(None, "--cond", help="How δ enters: xattn (cross-attention) or adanorm (per-frame adaptive norm). Default: the preset's."),
+    variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
+    steps: int = typer.Option(2000, "--steps", min=1),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    lr: float = typer.Option(5e-4, "--lr"),
+    ema: float = typer.Option(0.999, "--ema", min=0.0, max=1.0, help="EMA decay of the exported weights (0: none)."),
+    frames: int = typer.Option(16, "--frames", min=2, help="Video frames, context included."),
+    size: int = typer.Option(64, "--size", min=16),
+    fps: float = typer.Option(8.0, "--fps", min=0.1),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)."),
+    precision: str = typer.Option("bf16", "--precision", help="no | bf16 | fp16 autocast (bf16 is also faster on AVX-512 CPUs)."),
+    grad_checkpointing: bool = typer.Option(False, "--grad-checkpointing", help="Trade compute for memory (large presets)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(0, "--workers", min=0),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", min=1, help="Steps between resumable states, exports and sample grids."),
+    cache_clips: int = typer.Option(4096, "--cache-clips", min=8, help="Training clips encoded once into the cache."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache folder (default OUT/cache)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
+) -> None:
+    """Train the generator G (flow matching) on cached frozen features and latents; resumes if OUT/run/state exists."""
+    from deltadiff.generator import preset as gen_preset
+
+    overrides = {"frames": frames - 1, "grad_checkpointing": grad_checkpointing}
+    if cond:
+        overrides["cond"] = cond
+    gcfg = gen_preset(preset, **overrides)
+    tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
+                         warmup=min(200, steps // 10), ema=ema or None)
+    if dry_run:
+        typer.echo(json.dumps({"model": gcfg.to_dict(), "train": asdict(tcfg), "data": data, "variant": variant,
+                               "action_encoder": str(action_encoder), "autoencoder": autoencoder,
+                               "cache_clips": cache_clips}, indent=2))
+        return
+    from deltadiff.training.generator_recipe import train_generator
+
+    path = train_generator(data, action_encoder, autoencoder, out, gcfg, tcfg, variant=variant, frames=frames, size=size,
+                           fps=fps, cache_clips=cache_clips, cache_dir=cache_dir)
+    typer.echo(f"generator: {path}")
+
+
+@train_app.command("all")
+def all_stages(
+    out: Path = typer.Option(..., "--out", help="Run folder; the finished model is OUT/model (pass it to --model)."),
+    data: str = typer.Option("world", "--data", help=DATA_HELP + " 'Train on my videos' is this option."),
+    foundation_steps: int = typer.Option(800, "--foundation-steps", min=1),
+    bottleneck_steps: int = typer.Option(400, "--bottleneck-steps", min=1),
+    autoencoder_steps: int = typer.Option(300, "--autoencoder-steps", min=1),
+    generator_steps: int = typer.Option(2000, "--generator-steps", min=1),
+    generator_preset: str = typer.Option("cpu", "--generator-preset", help="micro | cpu | gpu-s | gpu-b | paper."),
+    foundation_preset: str = typer.Option("tiny", "--foundation-preset", help="tiny (CPU default) | micro (tests)."),
+    autoencoder_preset: str = typer.Option("cpu", "--autoencoder-preset", help="cpu | micro."),
+    cond: str = typer.Option(None, "--cond", help="xattn | adanorm (default: the generator preset's)."),
+    cache_clips: int = typer.Option(2048, "--cache-clips", min=8, help="Clips encoded once for P and for the generator."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)."),
+    seed: int = typer.Option(0, "--seed"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of every stage and exit."),
+) -> None:
+    """The whole CPU-default recipe in one command: foundation model → bottleneck P → autoencoder → generator, then
+    OUT/model (a model folder for `deltadiff create --model`). Each stage resumes where it stopped."""
+    import time
+
+    import torch
+
+    from deltadiff.autoencoder import AutoencoderLoss
+    from deltadiff.autoencoder import preset as ae_preset
+    from deltadiff.encoders.tiny import preset as fm_preset
+    from deltadiff.generator import preset as gen_preset
+    from deltadiff.pipeline import DeltaDiffusionPipeline, PipelineConfig
+
+    torch.set_flush_denormal(True)
+    fcfg = fm_preset(foundation_preset)
+    acfg = ae_preset(autoencoder_preset)
+    frames, size = fcfg.num_frames, fcfg.image_size
+    gcfg = gen_preset(generator_preset, frames=frames - 1, **({"cond": cond} if cond else {}))
+    tc = lambda steps, bs, lr, warm, ema=None, prec="no": _train_config(steps, bs, lr, device, seed, max(1, steps // 4), prec, 0,  # noqa: E731
+                                                                       warmup=min(warm, steps // 10), ema=ema)
+    stages = {"foundation": tc(foundation_steps, 8, 1e-3, 100), "bottleneck": tc(bottleneck_steps, 16, 1e-3, 50),
+              "autoencoder": tc(autoencoder_steps, 16, 2e-3, 50), "generator": tc(generator_steps, 8, 5e-4, 200, 0.999, "bf16")}
+    if dry_run:
+        typer.echo(json.dumps({"data": data, "foundation": asdict(fcfg), "autoencoder": asdict(acfg),
+                               "generator": gcfg.to_dict(), "train": {k: asdict(v) for k, v in stages.items()}}, indent=2))
+        return
+    from deltadiff.training.autoencoder_recipe import train_autoencoder
+    from deltadiff.training.generator_recipe import train_generator
+    from deltadiff.training.recipes import train_foundation, train_bottleneck
+
+    t0, times = time.perf_counter(), {}
+
+    def lap(name):
+        times[name] = round(time.perf_counter() - t0 - sum(times.values()), 1)
+        typer.echo(f"[{name}] done in {times[name] / 60:.1f} min")
+
+    fm = train_foundation(data, out / "foundation", fcfg, stages["foundation"])
+    lap("foundation")
+    act = train_bottleneck(data, fm, out / "action", stages["bottleneck"], frames=frames, size=size, cache_clips=cache_clips)
+    lap("bottleneck")
+    ae = train_autoencoder(data, out / "autoencoder", acfg, stages["autoencoder"], size=size, loss=AutoencoderLoss())
+    lap("autoencoder")
+    gen = train_generator(data, act, ae, out / "generator", gcfg, stages["generator"], frames=frames, size=size,
+                          cache_clips=cache_clips)
+    lap("generator")
+    meta = {"data": data, "minutes": {k: round(v / 60, 1) for k, v in times.items()},
+            "steps": {k: v.steps for k, v in stages.items()}, "command": "deltadiff train all", "seed": seed}
+    model = DeltaDiffusionPipeline.assemble(out / "model", act, ae, gen, PipelineConfig(frames=frames, size=size), meta)
+    typer.echo(f"model: {model}  (total {sum(times.values()) / 60:.1f} min)")
+
+
+def _mount_autoencoder() -> None:  # its module imports helpers from this one, so it is registered after them
+    from deltadiff.cli.train_autoencoder import autoencoder
+
+    train_app.command("autoencoder")(autoencoder)
+
+
+_mount_autoencoder()
