@@ -48,8 +48,11 @@ def _mount() -> None:
     app.add_typer(data_app, name="data", help="Scan video folders/manifests and write WebDataset shards.")
     app.add_typer(train_app, name="train", help="Train a stage (foundation model, bottleneck P, autoencoder, generator) or all of them.")
     app.add_typer(__import__("deltadiff.cli.eval", fromlist=["app"]).app, name="eval", help="Standard metrics (FVD, FID/KID, PSNR, SSIM, ECS, ΔPSNR).")
+    from deltadiff.cli.create import create_command, demo_command
     from deltadiff.cli.probe import probe_command
 
+    app.command("demo")(demo_command)
+    app.command("create")(create_command)
     app.command("probe")(probe_command)
 
 

@@ -154,7 +154,8 @@ def all_stages(
     generator_steps: int = typer.Option(2000, "--generator-steps", min=1),
     generator_preset: str = typer.Option("cpu", "--generator-preset", help="micro | cpu | gpu-s | gpu-b | paper."),
     foundation_preset: str = typer.Option("tiny", "--foundation-preset", help="tiny (CPU default) | micro (tests)."),
-    autoencoder_preset: str = typer.Option("cpu", "--autoencoder-preset", help="cpu | micro."),
+    autoencoder: str = typer.Option("pixel:4", "--autoencoder", help="pixel:P (pixel space, space-to-depth by P: the measured CPU default, docs/autoencoder.md), tiny (train the tiny AE as a stage) or an autoencoder / diffusers VAE folder."),
+    autoencoder_preset: str = typer.Option("cpu", "--autoencoder-preset", help="Tiny AE size when --autoencoder tiny: cpu | micro."),
     cond: str = typer.Option(None, "--cond", help="xattn | adanorm (default: the generator preset's)."),
     cache_clips: int = typer.Option(2048, "--cache-clips", min=8, help="Clips encoded once for P and for the generator."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)."),
@@ -177,13 +178,20 @@ def all_stages(
     fcfg = fm_preset(foundation_preset)
     acfg = ae_preset(autoencoder_preset)
     frames, size = fcfg.num_frames, fcfg.image_size
-    gcfg = gen_preset(generator_preset, frames=frames - 1, **({"cond": cond} if cond else {}))
+    if autoencoder == "tiny":
+        lat_c, lat_s = acfg.latent_channels, size // acfg.downsample
+    else:
+        from deltadiff.autoencoder import load_autoencoder
+
+        _, lat_c, lat_s, _ = load_autoencoder(autoencoder).latent_shape(frames, size, size)
+    gcfg = gen_preset(generator_preset, frames=frames - 1, latent_channels=lat_c, latent_size=lat_s,
+                      **({"cond": cond} if cond else {}))
     tc = lambda steps, bs, lr, warm, ema=None, prec="no": _train_config(steps, bs, lr, device, seed, max(1, steps // 4), prec, 0,  # noqa: E731
                                                                        warmup=min(warm, steps // 10), ema=ema)
     stages = {"foundation": tc(foundation_steps, 8, 1e-3, 100), "bottleneck": tc(bottleneck_steps, 16, 1e-3, 50),
               "autoencoder": tc(autoencoder_steps, 16, 2e-3, 50), "generator": tc(generator_steps, 8, 5e-4, 200, 0.999, "bf16")}
     if dry_run:
-        typer.echo(json.dumps({"data": data, "foundation": asdict(fcfg), "autoencoder": asdict(acfg),
+        typer.echo(json.dumps({"data": data, "foundation": asdict(fcfg), "autoencoder": asdict(acfg) if autoencoder == "tiny" else autoencoder,
                                "generator": gcfg.to_dict(), "train": {k: asdict(v) for k, v in stages.items()}}, indent=2))
         return
     from deltadiff.training.autoencoder_recipe import train_autoencoder
@@ -200,13 +208,15 @@ def all_stages(
     lap("foundation")
     act = train_bottleneck(data, fm, out / "action", stages["bottleneck"], frames=frames, size=size, cache_clips=cache_clips)
     lap("bottleneck")
-    ae = train_autoencoder(data, out / "autoencoder", acfg, stages["autoencoder"], size=size, loss=AutoencoderLoss())
-    lap("autoencoder")
+    ae = autoencoder
+    if autoencoder == "tiny":
+        ae = train_autoencoder(data, out / "autoencoder", acfg, stages["autoencoder"], size=size, loss=AutoencoderLoss())
+        lap("autoencoder")
     gen = train_generator(data, act, ae, out / "generator", gcfg, stages["generator"], frames=frames, size=size,
                           cache_clips=cache_clips)
     lap("generator")
     meta = {"data": data, "minutes": {k: round(v / 60, 1) for k, v in times.items()},
-            "steps": {k: v.steps for k, v in stages.items()}, "command": "deltadiff train all", "seed": seed}
+            "steps": {k: v.steps for k, v in stages.items() if k in times}, "command": "deltadiff train all", "seed": seed}
     model = DeltaDiffusionPipeline.assemble(out / "model", act, ae, gen, PipelineConfig(frames=frames, size=size), meta)
     typer.echo(f"model: {model}  (total {sum(times.values()) / 60:.1f} min)")
 

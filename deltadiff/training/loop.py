@@ -134,6 +134,9 @@ def train(
     torch.set_flush_denormal(True)  # denormals in AdamW/backward made CPU training 5–7× slower (EVALUATION.md)
     out_dir = Path(out_dir)
     cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # stages in one process (`train all`) may differ in precision; the process group stays
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
     torch.manual_seed(config.seed)
 

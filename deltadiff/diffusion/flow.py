@@ -1,0 +1,88 @@
+"""Rectified flow matching (Lipman et al. 2023; Liu et al. 2023; the SD3 recipe, Esser et al. 2024) for the generator.
+
+Convention used everywhere in deltadiff.diffusion: t ∈ [0, 1], t = 0 is data and t = 1 is pure noise,
+
+    x_t = (1 − t)·x0 + t·ε,   ε ~ N(0, I),        target velocity  v = dx_t/dt = ε − x0.
+
+The network predicts v; x0 = x_t − t·v and ε = x_t + (1 − t)·v recover either end. This is diffusers' "flow_prediction"
+with sigma = t, so its flow schedulers drive the same network (sampling.py).
+
+Training times: logit-normal t (SD3 §3.1, "rf/lognorm(0.00, 1.00)", their best-ranked rectified-flow variant: the
+middle of the path, where the velocity is hardest to predict, gets the most samples), optionally shifted
+t ← s·t / (1 + (s − 1)·t) (SD3's resolution-dependent timestep shift): at more tokens per frame a given noise level destroys less of the signal, so
+s > 1 moves training (and the sampler's schedule, which should use the same s) towards the noisy end.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from deltadiff.errors import ConfigError
+
+T_SAMPLING = ("logit_normal", "uniform")
+
+
+def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
+    """SD3's resolution shift t ← s·t / (1 + (s − 1)·t); the identity at s = 1, keeps 0 and 1 fixed."""
+    return t if shift == 1.0 else shift * t / (1 + (shift - 1) * t)
+
+
+class FlowMatchingLoss:
+    """`loss(model, batch) -> scalar`: mean squared error between the predicted and the true velocity.
+
+    batch: {"latents": [B, T, C, h, w] clean future frames, "context": [B, C, h, w] clean context latent,
+            "delta": [B, T', N, D] action latents}.
+    Condition dropout (for classifier-free guidance on δ and on the context): each sample drops δ with probability
+    p_drop_delta and, independently, the context with p_drop_context, so "both dropped" — the unconditional model the
+    guidance formula needs — is trained too (at p_δ·p_c). By default the probabilities are the model config's.
+    `frame_weights` [T] (normalised to mean 1) weights the per-frame errors, e.g. to stress late frames.
+    """
+
+    def __init__(self, p_drop_delta: float | None = None, p_drop_context: float | None = None,
+                 t_sampling: str = "logit_normal", loc: float = 0.0, scale: float = 1.0, shift: float = 1.0,
+                 frame_weights: Sequence[float] | None = None):
+        if t_sampling not in T_SAMPLING:
+            raise ConfigError(f"unknown t sampling {t_sampling!r}; choose one of {', '.join(T_SAMPLING)}")
+        if shift <= 0 or scale <= 0:
+            raise ConfigError(f"shift and scale must be positive, got shift={shift}, scale={scale}")
+        self.p_drop_delta, self.p_drop_context = p_drop_delta, p_drop_context
+        self.t_sampling, self.loc, self.scale, self.shift = t_sampling, loc, scale, shift
+        self.frame_weights = None
+        if frame_weights is not None:
+            w = torch.as_tensor(frame_weights, dtype=torch.float32)
+            if w.ndim != 1 or (w < 0).any() or w.sum() <= 0:
+                raise ConfigError("frame_weights must be one non-negative weight per generated frame, not all zero")
+            self.frame_weights = w / w.mean()
+
+    def sample_t(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """n training times in (0, 1)."""
+        if self.t_sampling == "logit_normal":
+            t = torch.sigmoid(self.loc + self.scale * torch.randn(n, device=device))
+        else:
+            t = torch.rand(n, device=device)
+        return shift_time(t, self.shift)
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        x0, context, delta = batch["latents"], batch["context"], batch["delta"]
+        cfg = getattr(model, "module", model).config  # DDP wraps the network
+        p_d = cfg.p_drop_delta if self.p_drop_delta is None else self.p_drop_delta
+        p_c = cfg.p_drop_context if self.p_drop_context is None else self.p_drop_context
+        b, dev = x0.shape[0], x0.device
+        t = self.sample_t(b, dev)
+        eps = torch.randn_like(x0)
+        tb = t.view(b, *([1] * (x0.ndim - 1)))
+        x_t = (1 - tb) * x0 + tb * eps
+        drop_delta = torch.rand(b, device=dev) < p_d
+        drop_context = torch.rand(b, device=dev) < p_c
+        v = model(x_t, t, context, delta, drop_context=drop_context, drop_delta=drop_delta)
+        err = (v.float() - (eps - x0).float()).pow(2).flatten(2).mean(-1)  # [B, T]
+        if self.frame_weights is not None:
+            if self.frame_weights.numel() != err.shape[1]:
+                raise ConfigError(f"frame_weights has {self.frame_weights.numel()} entries for {err.shape[1]} frames")
+            err = err * self.frame_weights.to(dev)
+        return err.mean()
+
+    loss = __call__
+

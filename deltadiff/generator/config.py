@@ -1,0 +1,110 @@
+"""`GeneratorConfig`: every hyperparameter of the generator G, saved beside its weights (generator.json), plus named
+presets. `preset(name, **overrides)` resolves a preset with sparse overrides; `to_dict()` is what a dry-run prints.
+
+Sizes (parameters counted with `SpaceTimeDiT.num_params`, measured on CPU, see benchmarks/bench_generator.py):
+- micro  tests only: 8×8×4 latents, 3 future frames, width 32.
+- cpu    the CPU default: 16×16×4 latents (a 64×64 frame autoencoder, f4), patch 2 → 64 tokens per frame, context + 15
+         future frames = 1024 tokens; δ from the tiny foundation model (16 frames × 64 tokens × 128).
+- gpu-s, gpu-b, paper: 128×128 video through an f8 VAE (16×16×4, patch 1 → 256 tokens per frame), context + 16 frames
+         (the paper's "16+1"), δ from VideoPrism-B (16 frames × 16×16 tokens × 768). gpu-s ≈ DiT-S, gpu-b ≈ DiT-B,
+         paper ≈ DiT-L in width/depth (hundreds of millions of parameters).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from deltadiff.errors import ConfigError
+
+CONDS = ("xattn", "adanorm")
+ATTENTIONS = ("factorised", "full")
+
+
+@dataclass
+class GeneratorConfig:
+    # latents: the generated video is [context, frame 1 .. frame `frames`], each [latent_channels, latent_size²]
+    latent_channels: int = 4
+    latent_size: int = 16
+    frames: int = 15  # generated future frames (a 16-frame video is context + 15)
+    patch_size: int = 2
+    # transformer
+    width: int = 128
+    depth: int = 6
+    heads: int = 2  # head size 64 (as DiT): on CPU 20% less attention time than 4 heads of 32
+    mlp_ratio: float = 4.0
+    attention: str = "factorised"  # "factorised" (spatial then temporal per block) | "full" (one space-time attention)
+    qk_norm: bool = False  # RMS-normalised queries/keys (SD3, Esser et al. 2024), for stability at scale; on CPU it is an unfused
+    # chain of element-wise ops that cost ~30% of a CPU-preset training step, so only the GPU presets turn it on
+    # conditioning
+    delta_dim: int = 128  # D of δ [B, T', N, D]
+    delta_tokens: int = 64  # N (a square grid)
+    delta_frames: int = 16  # T' the network expects (other T' are resampled in time)
+    cond: str = "xattn"  # how δ enters: "xattn" (cross-attention, time-aligned) | "adanorm" (per-frame adaptive norm)
+    xattn_window: int | None = 1  # video frame f attends δ frames f-w .. f+w; None: all δ frames
+    context_concat: bool = False  # also concatenate the context latent to every frame's channels
+    p_drop_delta: float = 0.1  # condition dropout for classifier-free guidance (independent draws)
+    p_drop_context: float = 0.1
+    grad_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cond not in CONDS:
+            raise ConfigError(f"unknown generator cond {self.cond!r}; choose one of {', '.join(CONDS)}")
+        if self.attention not in ATTENTIONS:
+            raise ConfigError(f"unknown generator attention {self.attention!r}; choose one of {', '.join(ATTENTIONS)}")
+        if self.latent_size % self.patch_size:
+            raise ConfigError(f"latent_size {self.latent_size} is not divisible by patch_size {self.patch_size}")
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ConfigError(f"width {self.width} must split into {self.heads} heads of even size")
+        if self.width % 4:
+            raise ConfigError(f"width {self.width} must be a multiple of 4 (2-D sin-cos positions)")
+        if math.isqrt(self.delta_tokens) ** 2 != self.delta_tokens:
+            raise ConfigError(f"delta_tokens {self.delta_tokens} is not a square grid (e.g. 64 = 8×8)")
+        if min(self.frames, self.depth, self.delta_frames, self.delta_dim, self.latent_channels) < 1:
+            raise ConfigError("frames, depth, delta_frames, delta_dim and latent_channels must be positive")
+        if self.xattn_window is not None and self.xattn_window < 0:
+            raise ConfigError(f"xattn_window must be ≥ 0 or None, got {self.xattn_window}")
+        for name in ("p_drop_delta", "p_drop_context"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def grid(self) -> int:
+        """Tokens per side of one frame."""
+        return self.latent_size // self.patch_size
+
+    @property
+    def video_frames(self) -> int:
+        """Frames the transformer sees: the context plus the generated ones."""
+        return self.frames + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GeneratorConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown generator config keys {', '.join(unknown)}; "
+                              "the checkpoint was written by another version of deltadiff")
+        return cls(**d)
+
+
+_PAPER_DELTA = dict(delta_dim=768, delta_tokens=256, delta_frames=16, qk_norm=True)  # VideoPrism-B, 16 frames × 16×16 tokens
+_128PX = dict(latent_channels=4, latent_size=16, frames=16, patch_size=1)  # 128×128 through an f8 VAE, 16+1 frames
+
+PRESETS: dict[str, dict] = {
+    "micro": dict(latent_size=8, frames=3, width=32, depth=2, heads=2, delta_dim=16, delta_tokens=4, delta_frames=4),
+    "cpu": dict(),
+    "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
+    "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
+    "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),
+}
+
+
+def preset(name: str, **overrides) -> GeneratorConfig:
+    """A named preset with sparse overrides, e.g. `preset("cpu", cond="adanorm")`."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown generator preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return GeneratorConfig.from_dict({**GeneratorConfig().to_dict(), **PRESETS[name], **overrides})

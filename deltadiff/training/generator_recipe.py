@@ -1,0 +1,114 @@
+"""Generator stage: train G by conditional future-frame prediction on unlabeled clips (δ-Diffusion §3.3).
+
+Self-supervised: for each training clip, the context is its first frame and the demonstration is the clip itself;
+G learns to produce frames 1…T−1 from the context latent and the clip's δ. The frozen parts (foundation model, P,
+autoencoder) run once per clip: their outputs go to a disk cache (features z and per-frame features, plus the
+autoencoder latents), and δ = bottleneck(z, P(h)) is formed per batch from the cache — so one cache serves every
+bottleneck variant (`delta`, `none`, `temporal_norm`).
+
+Exports OUT/generator (generator.json + safetensors) at each checkpoint and a sample grid OUT/samples/step_XXXXXX.png
+(demo | context | generated | ground truth on fixed held-out transfer triples).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deltadiff.autoencoder import load_autoencoder
+from deltadiff.bottleneck import ActionEncoder
+from deltadiff.bottleneck.predictor import bottleneck
+from deltadiff.diffusion.flow import FlowMatchingLoss
+from deltadiff.encoders.cache import CachedFeatures, fill_cache
+from deltadiff.errors import ConfigError
+from deltadiff.generator import GeneratorConfig, SpaceTimeDiT
+from deltadiff.training.loop import TrainConfig, train
+from deltadiff.training.recipes import video_dataset
+
+SAMPLE_TRIPLES = 4
+
+
+class GeneratorData(torch.utils.data.Dataset):
+    """Items of a generator cache: {"latents" [T-1, c, h, w], "context" [c, h, w], "z", "spatial" [T', N, C]}."""
+
+    def __init__(self, cache: CachedFeatures):
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.cache[i]
+        lat = item["latents"]  # [T, c, h, w]
+        return {"latents": lat[1:], "context": lat[0], "z": item["z"], "spatial": item["spatial"]}
+
+
+class GeneratorLoss:
+    """δ from the cached features (frozen P), then flow matching on the latents."""
+
+    def __init__(self, predictor, variant: str, flow: FlowMatchingLoss):
+        self.predictor, self.variant, self.flow = predictor, variant, flow
+
+    def __call__(self, model, batch: dict) -> torch.Tensor:
+        with torch.no_grad():
+            p = self.predictor.to(batch["z"].device) if self.predictor is not None else None
+            delta = bottleneck(batch["z"], batch["spatial"], p, self.variant)
+        return self.flow(model, {"latents": batch["latents"], "context": batch["context"], "delta": delta})
+
+
+def sample_grid(pipe, path: Path, n: int = SAMPLE_TRIPLES, steps: int = 8) -> Path:
+    """demo | context | generated | target rows for the first n held-out transfer triples (a PNG contact sheet)."""
+    from deltadiff.data.world import World, WorldConfig, seed_for
+    from deltadiff.io import contact_sheet, write_image
+
+    cfg = pipe.config
+    world = World(WorldConfig(height=cfg.size, width=cfg.size, frames=cfg.frames, fps=cfg.fps))
+    triples = [world.triple(seed_for("test", i)) for i in range(n)]
+    gen = pipe.generate(np.stack([t.demo.frames for t in triples]), np.stack([t.context for t in triples]),
+                        list(range(n)), steps=steps)
+    videos, labels = [], []
+    for t, g in zip(triples, gen):
+        videos += [t.demo.frames, g, t.target.frames]
+        labels += [f"demo: {t.demo.truth.action}", "generated", "target"]
+    return write_image(path, contact_sheet(videos, labels))
+
+
+def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, out: str | Path,
+                    model_config: GeneratorConfig, train_config: TrainConfig, *, variant: str | None = None,
+                    frames: int = 16, size: int = 64, fps: float = 8.0, cache_clips: int = 4096,
+                    cache_dir: str | Path | None = None, samples: bool = True) -> Path:
+    """Train G on cached frozen features and latents; write OUT/generator and return it."""
+    from deltadiff.pipeline import DeltaDiffusionPipeline, PipelineConfig
+
+    out = Path(out)
+    act = ActionEncoder.from_pretrained(action_encoder)
+    variant = variant or act.variant
+    ae = load_autoencoder(autoencoder)
+    t_lat, c, h, w = ae.latent_shape(frames, size, size)
+    if (model_config.latent_channels, model_config.latent_size, model_config.frames) != (c, h, t_lat - 1):
+        raise ConfigError(f"generator expects latents {model_config.frames}+1 × {model_config.latent_channels} × "
+                          f"{model_config.latent_size}², the autoencoder gives {t_lat} × {c} × {h}²; pick a matching preset")
+    dataset = video_dataset(data, frames, size, fps)
+    count = min(cache_clips, len(dataset))
+    source = f"{Path(action_encoder).resolve()}|{Path(autoencoder).resolve()}|{data}|{frames}x{size}@{fps}"
+    cache = fill_cache(act.encoder, dataset, cache_dir or out / "cache", count=count, source=source,
+                       batch_size=train_config.batch_size, extras={"latents": ae.encode})
+    features = CachedFeatures(cache)
+    t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
+    model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d)
+    model = SpaceTimeDiT(model_config)
+    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))
+    pipe_config = PipelineConfig(frames=frames, size=size, fps=fps)
+
+    def export(m: SpaceTimeDiT, step: int) -> None:
+        m.save_pretrained(out / "generator")
+        if samples:
+            pipe = DeltaDiffusionPipeline(act.with_variant(variant), ae, copy.deepcopy(m), pipe_config, device="cpu")
+            sample_grid(pipe, out / "samples" / f"step_{step:06d}.png")
+
+    train(model, loss, GeneratorData(features), train_config, out / "run", name="generator", on_checkpoint=export)
+    return out / "generator"

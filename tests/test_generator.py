@@ -1,0 +1,172 @@
+"""The generator network (deltadiff.generator): config, shapes, conditioning paths, save/load, gradient checkpointing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from deltadiff.errors import ConfigError, DeltaDiffError
+from deltadiff.generator import GeneratorConfig, SpaceTimeDiT, preset
+from deltadiff.generator.dit import DeltaCrossAttention
+
+
+def make(seed: int = 0, randomise: bool = True, **overrides) -> SpaceTimeDiT:
+    """A micro generator; `randomise` replaces adaLN-zero's zeros by small random weights so every path is live."""
+    torch.manual_seed(seed)
+    model = SpaceTimeDiT(preset("micro", **overrides))
+    if randomise:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+def inputs(cfg: GeneratorConfig, b: int = 2, seed: int = 1, delta_frames: int | None = None):
+    g = torch.Generator().manual_seed(seed)
+    s, c = cfg.latent_size, cfg.latent_channels
+    x = torch.randn(b, cfg.frames, c, s, s, generator=g)
+    t = torch.rand(b, generator=g)
+    context = torch.randn(b, c, s, s, generator=g)
+    delta = torch.randn(b, delta_frames or cfg.delta_frames, cfg.delta_tokens, cfg.delta_dim, generator=g)
+    return x, t, context, delta
+
+
+def test_presets_resolve_and_round_trip():
+    cfg = preset("cpu", cond="adanorm", depth=3)
+    assert (cfg.cond, cfg.depth, cfg.latent_size, cfg.frames) == ("adanorm", 3, 16, 15)
+    assert GeneratorConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="unknown generator preset"):
+        preset("huge")
+    with pytest.raises(ConfigError, match="unknown generator config keys"):
+        GeneratorConfig.from_dict({**cfg.to_dict(), "colour": 1})
+    with pytest.raises(ConfigError, match="cond"):
+        preset("micro", cond="concat")
+    with pytest.raises(ConfigError, match="divisible"):
+        preset("micro", patch_size=3)
+
+
+def test_preset_sizes():
+    """The sizes the docs promise: a CPU default of a few million parameters, a paper scale of hundreds of millions."""
+    counts = {}
+    for name in ("cpu", "paper"):
+        with torch.device("meta"):
+            counts[name] = SpaceTimeDiT(preset(name)).num_params
+    assert 3e6 < counts["cpu"] < 8e6
+    assert counts["paper"] > 3e8
+    assert preset("paper").video_frames == 17 and preset("paper").latent_size * 8 == 128
+
+
+@pytest.mark.parametrize("overrides", [dict(cond="xattn"), dict(cond="adanorm"), dict(attention="full"),
+                                       dict(xattn_window=None), dict(context_concat=True)])
+def test_output_shape(overrides):
+    model = make(**overrides)
+    x, t, context, delta = inputs(model.config)
+    v = model(x, t, context, delta)
+    assert v.shape == x.shape and torch.isfinite(v).all()
+
+
+def test_delta_of_another_length_is_resampled():
+    model = make()
+    x, t, context, delta = inputs(model.config, delta_frames=7)
+    assert model(x, t, context, delta).shape == x.shape
+    with pytest.raises(ConfigError, match="δ must be"):
+        model(x, t, context, delta[:, :, :2])
+
+
+def test_adaln_zero_starts_at_zero_velocity():
+    model = make(randomise=False)
+    x, t, context, delta = inputs(model.config)
+    assert model(x, t, context, delta).abs().max() == 0  # zero-initialised output and gates (DiT §3.2)
+
+
+@pytest.mark.parametrize("cond", ["xattn", "adanorm"])
+def test_dropped_conditions_are_ignored_and_kept_ones_are_used(cond):
+    model = make(cond=cond)
+    x, t, context, delta = inputs(model.config)
+    other_delta, other_context = torch.randn_like(delta), torch.randn_like(context)
+    yes = torch.ones(2, dtype=torch.bool)
+    with torch.no_grad():
+        v = model(x, t, context, delta)
+        assert not torch.allclose(v, model(x, t, context, other_delta), atol=1e-4)
+        assert not torch.allclose(v, model(x, t, other_context, delta), atol=1e-4)
+        assert torch.equal(model(x, t, context, delta, drop_delta=yes), model(x, t, context, other_delta, drop_delta=yes))
+        assert torch.equal(model(x, t, context, delta, drop_context=yes), model(x, t, other_context, delta, drop_context=yes))
+        # masks act per sample: dropping sample 1 leaves sample 0 as it was
+        mixed = model(x, t, context, delta, drop_delta=torch.tensor([False, True]))
+        assert torch.allclose(mixed[0], v[0], atol=1e-6) and not torch.allclose(mixed[1], v[1], atol=1e-4)
+
+
+def test_cross_attention_window_is_local_in_time():
+    torch.manual_seed(0)
+    f, w = 6, 1
+    attn = DeltaCrossAttention(16, 2, qk_norm=False, window=w)
+    x, d = torch.randn(1, f, 5, 16), torch.randn(1, f, 4, 16)
+    d2 = d.clone()
+    d2[:, 2] += 1.0  # change δ frame 2 only
+    changed = (attn(x, d) - attn(x, d2)).abs().amax((0, 2, 3)) > 1e-6
+    assert changed.tolist() == [abs(i - 2) <= w for i in range(f)]
+    # a window covering every frame is full attention (the zero-padded frames are masked out)
+    full = DeltaCrossAttention(16, 2, qk_norm=False, window=None)
+    full.load_state_dict(attn.state_dict())
+    attn.window = f - 1
+    assert torch.allclose(attn(x, d), full(x, d), atol=1e-5)
+
+
+def test_deterministic_by_seed():
+    a, b, c = make(seed=3), make(seed=3), make(seed=4)
+    x, t, context, delta = inputs(a.config)
+    with torch.no_grad():
+        assert torch.equal(a(x, t, context, delta), b(x, t, context, delta))
+        assert not torch.allclose(a(x, t, context, delta), c(x, t, context, delta))
+
+
+def test_save_load_round_trip(tmp_path):
+    model = make(cond="adanorm")
+    x, t, context, delta = inputs(model.config)
+    model.save_pretrained(tmp_path / "g")
+    loaded = SpaceTimeDiT.from_pretrained(tmp_path / "g")
+    assert loaded.config == model.config and not loaded.training
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, context, delta), model(x, t, context, delta))
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(DeltaDiffError, match="not a generator"):
+        SpaceTimeDiT.from_pretrained(tmp_path / "nothing")
+    make().save_pretrained(tmp_path / "g")
+    cfg_file = tmp_path / "g" / "generator.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg_file.write_text(json.dumps({**cfg, "width": 64, "heads": 2}))
+    with pytest.raises(ConfigError, match="do not match"):
+        SpaceTimeDiT.from_pretrained(tmp_path / "g")
+    cfg_file.write_text(json.dumps({**cfg, "cond": "adanorm"}))  # xattn weights under an adanorm config
+    with pytest.raises(ConfigError, match="do not match"):
+        SpaceTimeDiT.from_pretrained(tmp_path / "g")
+    (tmp_path / "g" / "generator.safetensors").unlink()
+    with pytest.raises(ConfigError, match="missing"):
+        SpaceTimeDiT.from_pretrained(tmp_path / "g")
+
+
+@pytest.mark.parametrize("cond", ["xattn", "adanorm"])
+def test_gradient_checkpointing_gives_the_same_gradients(cond, monkeypatch):
+    from deltadiff.generator import dit
+
+    calls = []
+    monkeypatch.setattr(dit, "checkpoint", lambda *a, **k: calls.append(1) or torch.utils.checkpoint.checkpoint(*a, **k))
+    plain = make(cond=cond).train()
+    ckpt = make(cond=cond, grad_checkpointing=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    x, t, context, delta = inputs(plain.config)
+    grads = []
+    for m in (plain, ckpt):
+        m.zero_grad()
+        (m(x, t, context, delta) ** 2).mean().backward()
+        grads.append({k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None})
+    assert len(calls) == plain.config.depth  # the checkpointed model really recomputed its blocks
+    assert grads[0].keys() == grads[1].keys()
+    assert set(dict(plain.named_parameters())) - set(grads[0]) == {"null_context", "null_delta"}  # nothing was dropped
+    for k in grads[0]:
+        assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-7), k
+    assert any(g.abs().sum() > 0 for g in grads[0].values())
