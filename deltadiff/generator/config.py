@@ -40,6 +40,7 @@ class GeneratorConfig:
     delta_dim: int = 128  # D of δ [B, T', N, D]
     delta_tokens: int = 64  # N (a square grid)
     delta_frames: int = 16  # T' the network expects (other T' are resampled in time)
+    delta_scale: float = 1.0  # δ is multiplied by this before embedding: 1/std(δ), measured on the training cache
     cond: str = "xattn"  # how δ enters: "xattn" (cross-attention, time-aligned) | "adanorm" (per-frame adaptive norm)
     xattn_window: int | None = 1  # video frame f attends δ frames f-w .. f+w; None: all δ frames
     context_concat: bool = False  # also concatenate the context latent to every frame's channels

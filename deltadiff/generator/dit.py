@@ -245,7 +245,7 @@ class SpaceTimeDiT(nn.Module):
                 else delta.expand(-1, -1, frames)
             delta = rearrange(delta, "b (n d) t -> b t n d", n=n, d=dd)
         pos_t = sincos(torch.arange(frames, device=delta.device), self.config.width)
-        return self.delta_embed(delta) + self.pos_delta + pos_t[:, None]
+        return self.delta_embed(delta * self.config.delta_scale) + self.pos_delta + pos_t[:, None]
 
     def forward(self, x, t, context, delta, drop_context=None, drop_delta=None) -> torch.Tensor:
         cfg = self.config

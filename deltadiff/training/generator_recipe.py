@@ -60,6 +60,16 @@ class GeneratorLoss:
         return self.flow(model, {"latents": batch["latents"], "context": batch["context"], "delta": delta})
 
 
+def delta_scale(features: CachedFeatures, loss: GeneratorLoss, clips: int = 256) -> float:
+    """1/std of δ over the first `clips` cached clips: δ = z − P(h) is small next to z (P explains most of z), so it
+    enters the network at unit scale whatever the encoder."""
+    items = [features[i] for i in range(min(clips, len(features)))]
+    with torch.no_grad():
+        z, h = torch.stack([it["z"] for it in items]), torch.stack([it["spatial"] for it in items])
+        d = bottleneck(z, h, loss.predictor, loss.variant)
+    return float(1.0 / d.float().std().clamp_min(1e-8))
+
+
 def sample_grid(pipe, path: Path, n: int = SAMPLE_TRIPLES, steps: int = 8) -> Path:
     """demo | context | generated | target rows for the first n held-out transfer triples (a PNG contact sheet)."""
     from deltadiff.data.world import World, WorldConfig, seed_for
@@ -89,9 +99,10 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     variant = variant or act.variant
     ae = load_autoencoder(autoencoder)
     t_lat, c, h, w = ae.latent_shape(frames, size, size)
-    if (model_config.latent_channels, model_config.latent_size, model_config.frames) != (c, h, t_lat - 1):
-        raise ConfigError(f"generator expects latents {model_config.frames}+1 × {model_config.latent_channels} × "
-                          f"{model_config.latent_size}², the autoencoder gives {t_lat} × {c} × {h}²; pick a matching preset")
+    if h != w:
+        raise ConfigError(f"the generator works on square latents; the autoencoder gives {h}×{w}")
+    # the preset fixes the architecture; the autoencoder fixes the latent shape
+    model_config = dataclasses.replace(model_config, latent_channels=c, latent_size=h, frames=t_lat - 1)
     dataset = video_dataset(data, frames, size, fps)
     count = min(cache_clips, len(dataset))
     source = f"{Path(action_encoder).resolve()}|{Path(autoencoder).resolve()}|{data}|{frames}x{size}@{fps}"
@@ -99,9 +110,10 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
                        batch_size=train_config.batch_size, extras={"latents": ae.encode})
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
-    model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d)
-    model = SpaceTimeDiT(model_config)
     loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))
+    scale = delta_scale(features, loss)
+    model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d, delta_scale=scale)
+    model = SpaceTimeDiT(model_config)
     pipe_config = PipelineConfig(frames=frames, size=size, fps=fps)
 
     def export(m: SpaceTimeDiT, step: int) -> None:
