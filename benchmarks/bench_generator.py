@@ -79,7 +79,7 @@ def bench(cfg, batch: int, repeats: int, bf16: bool, sampling: bool) -> None:
     for solver in ("euler", "heun"):
         for steps in (8, 16):
             for scale in (1.0, 3.0):
-                dt, ct = best_time(lambda: sample(model, ctx, dl, seeds=[0], steps=steps, solver=solver, scale_delta=scale),
+                dt, ct = best_time(lambda n=steps, f=solver, s=scale: sample(model, ctx, dl, seeds=[0], steps=n, solver=f, scale_delta=s),
                                     1, warmup=False)  # the network is warm from the training steps
                 nfe = steps if solver == "euler" else 2 * steps - 1
                 what = "no guidance" if scale == 1.0 else f"guidance s_δ={scale:g} (2 passes)"

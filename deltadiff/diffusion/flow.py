@@ -15,7 +15,7 @@ s > 1 moves training (and the sampler's schedule, which should use the same s) t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

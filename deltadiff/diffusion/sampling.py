@@ -14,7 +14,7 @@ Guidance lives in `guided`, a closure around the network; the network never sees
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

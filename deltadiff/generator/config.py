@@ -1,13 +1,16 @@
 """`GeneratorConfig`: every hyperparameter of the generator G, saved beside its weights (generator.json), plus named
 presets. `preset(name, **overrides)` resolves a preset with sparse overrides; `to_dict()` is what a dry-run prints.
 
-Sizes (parameters counted with `SpaceTimeDiT.num_params`, measured on CPU, see benchmarks/bench_generator.py):
-- micro  tests only: 8×8×4 latents, 3 future frames, width 32.
-- cpu    the CPU default: 16×16×4 latents (a 64×64 frame autoencoder, f4), patch 2 → 64 tokens per frame, context + 15
-         future frames = 1024 tokens; δ from the tiny foundation model (16 frames × 64 tokens × 128).
-- gpu-s, gpu-b, paper: 128×128 video through an f8 VAE (16×16×4, patch 1 → 256 tokens per frame), context + 16 frames
-         (the paper's "16+1"), δ from VideoPrism-B (16 frames × 16×16 tokens × 768). gpu-s ≈ DiT-S, gpu-b ≈ DiT-B,
-         paper ≈ DiT-L in width/depth (hundreds of millions of parameters).
+Sizes (parameters xattn / adanorm; `SpaceTimeDiT.num_params`):
+- micro  0.08 / 0.07 M   tests only: 8×8×4 latents, 3 future frames, width 32.
+- cpu    3.21 M (xattn)  the CPU default: pixel space 64×64×3 as 16×16×48 (space-to-depth by 4, docs/autoencoder.md),
+                         patch 4 → 16 tokens per frame, context + 15 future frames = 256 tokens; δ from the tiny
+                         foundation model (16 frames × 64 tokens × 128). With patch 2 (64 tokens per frame, 1024 in
+                         all; e.g. a 16×16×4 autoencoder latent) a step, batch 8, fp32 (benchmarks/bench_generator.py,
+                         AVX2 machine) took one core 3.5 s (xattn) / 2.0 s (adanorm); patch 4 roughly halves it.
+- gpu-s  52.6 / 46.1 M   128×128 video through an f8 VAE (16×16×4, patch 1 → 256 tokens per frame), context + 16
+- gpu-b  209 / 183 M     frames (the paper's "16+1", 4352 tokens), δ from VideoPrism-B (16 frames × 16×16 tokens ×
+- paper  736 / 639 M     768). Widths/depths of DiT-S, DiT-B and DiT-L.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ class GeneratorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
+    def from_dict(cls, d: dict) -> GeneratorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -97,7 +100,9 @@ _128PX = dict(latent_channels=4, latent_size=16, frames=16, patch_size=1)  # 128
 
 PRESETS: dict[str, dict] = {
     "micro": dict(latent_size=8, frames=3, width=32, depth=2, heads=2, delta_dim=16, delta_tokens=4, delta_frames=4),
-    "cpu": dict(),
+    # pixel space (pixel:4 → 16×16×48, the measured CPU default, docs/autoencoder.md), patch 4 → 16 tokens per frame:
+    # a training step took ~2.6 s against ~5.9 s with patch 2 on the shared 2-core CPU (fp32, batch 8)
+    "cpu": dict(latent_channels=48, patch_size=4),
     "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),

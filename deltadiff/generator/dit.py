@@ -15,8 +15,11 @@ Tensor convention: latents `[B, T, C, h, w]` (T generated frames), the clean con
   "adanorm" δ's tokens of each frame are attention-pooled (a learned query, as CLIP's AttentionPool2d) into one vector
             that is added to the timestep embedding of that frame: the adaLN modulation becomes per frame.
 - Attention: "factorised" (spatial within a frame, then temporal per token position, as Latte / OpenSora 1.0) is the
-  default: on the CPU preset (1024 tokens) it measured 2.4× faster per training step than "full" space-time attention
-  (benchmarks/bench_generator.py), and it is what most video DiTs at this scale use.
+  default: on the CPU preset (1024 tokens, batch 8, one core) a training step took 3.1 CPU-s against 4.2 for "full"
+  space-time attention (xattn; 2.2 against 3.1 for adanorm), although full has 23% fewer parameters
+  (benchmarks/bench_generator.py). The gap grows with tokens: full attention is quadratic in F·n, factorised in n and F.
+- Cost on CPU: "xattn" measured ~1.6× the step time of "adanorm" (one core: 3.5 s vs 2.0 s per step at batch 8); most
+  of the difference is the per-block δ key/value projection over F·N tokens and the windowed attention.
 - Condition dropout (classifier-free guidance): `drop_context` / `drop_delta` [B] bool masks (True = dropped) swap in a
   learned null context frame (in latent space, zero-initialised) and learned null δ tokens (zero-initialised: δ = 0 means
   "a single frame explains everything", i.e. no action). The masks are chosen by the loss; guidance is in the sampler.
@@ -107,7 +110,7 @@ class DeltaCrossAttention(Attention):
         self.window = window
 
     def forward(self, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        b, f, n, _ = x.shape
+        b, f = x.shape[:2]
         q, kv = self.q(x), self.kv(d)  # kv projected once per δ frame, then gathered into windows
         w = self.window
         if w is None:
@@ -165,7 +168,7 @@ class Block(nn.Module):
         self.mod = nn.Linear(w, self.n_mod * w)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, d: torch.Tensor | None) -> torch.Tensor:
-        b, f, n, _ = x.shape
+        b, f = x.shape[:2]
         m = self.mod(F.silu(c))[:, :, None].chunk(self.n_mod, -1)  # each [B, 1|F, 1, W]
         h = modulate(self.norm(x), m[0], m[1])
         if self.factorised:
@@ -239,7 +242,7 @@ class SpaceTimeDiT(nn.Module):
         if drop is not None:
             delta = torch.where(drop[:, None, None, None], self.null_delta.to(delta.dtype), delta)
         if delta.shape[1] != frames:  # δ frame i ↔ video frame i·(T'−1)/(F−1): both clips span the same time
-            b, _, n, dd = delta.shape
+            n, dd = delta.shape[2:]
             delta = rearrange(delta, "b t n d -> b (n d) t")
             delta = F.interpolate(delta, size=frames, mode="linear", align_corners=True) if delta.shape[-1] > 1 \
                 else delta.expand(-1, -1, frames)
@@ -250,7 +253,7 @@ class SpaceTimeDiT(nn.Module):
     def forward(self, x, t, context, delta, drop_context=None, drop_delta=None) -> torch.Tensor:
         cfg = self.config
         self._check(x, context, delta)
-        b, n_fut, _, hh, ww = x.shape
+        b, n_fut, _, hh, _ = x.shape
         frames = n_fut + 1
         p = cfg.patch_size
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(b)
@@ -287,7 +290,7 @@ class SpaceTimeDiT(nn.Module):
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> "SpaceTimeDiT":
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> SpaceTimeDiT:
         path = Path(path)
         if not (path / CONFIG_NAME).exists():
             raise InputNotFoundError(f"{path}: not a generator (no {CONFIG_NAME}); train one with `deltadiff train generator`")
