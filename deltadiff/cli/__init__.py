@@ -47,7 +47,9 @@ def _mount() -> None:
     app.add_typer(world_app, name="world", help="Render demonstration-world samples, triples and exports.")
     app.add_typer(data_app, name="data", help="Scan video folders/manifests and write WebDataset shards.")
     app.add_typer(train_app, name="train", help="Train a stage (foundation model, bottleneck P, autoencoder, generator) or all of them.")
-    app.add_typer(__import__("deltadiff.cli.eval", fromlist=["app"]).app, name="eval", help="Standard metrics (FVD, FID/KID, PSNR, SSIM, ECS, ΔPSNR).")
+    from deltadiff.cli.eval import app as eval_app
+
+    app.add_typer(eval_app, name="eval", help="Metrics: standard (FVD, FID/KID, PSNR, SSIM, ECS, ΔPSNR) and the world transfer measurement.")
     from deltadiff.cli.create import create_command, demo_command
     from deltadiff.cli.probe import probe_command
 

@@ -1,0 +1,194 @@
+"""`deltadiff eval videos`: standard metrics between a folder of generated videos and a folder of references.
+
+Unpaired metrics (fvd, fid, kid) use every file of each folder. Paired metrics (psnr, ssim, ecs, lpips, dpsnr) match
+files by name (stem: `a.mp4` ↔ `a.webm`); any name found in only one folder is an error. Every video is cut to its
+first `--frames` frames (16 by default, the FVD convention) and optionally resized (`--size`, the io module's
+short-side resize + centre crop) before any metric sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import typer
+
+from deltadiff.errors import ConfigError, InputNotFoundError
+
+app = typer.Typer(help="Evaluate generated videos with standard, offline metrics (see docs/metrics.md).",
+                  no_args_is_help=True, add_completion=False)
+
+METRICS = ("fvd", "fid", "kid", "psnr", "ssim", "ecs", "lpips", "dpsnr")
+PAIRED = {"psnr", "ssim", "ecs", "lpips", "dpsnr"}
+VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4v", ".gif"}
+
+
+@app.callback()
+def _group() -> None:
+    """Evaluate generated videos with standard, offline metrics (see docs/metrics.md)."""
+
+
+def list_videos(folder: Path, label: str) -> dict[str, Path]:
+    """Videos (and folders of numbered frames) directly inside `folder`, keyed by file stem, sorted by stem."""
+    if not folder.is_dir():
+        raise InputNotFoundError(f"--{label} {folder}: no such folder; point it at a folder of videos")
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not (p.is_dir() or p.suffix.lower() in VIDEO_SUFFIXES):
+            continue
+        if p.stem in found:
+            raise ConfigError(f"--{label} {folder}: {found[p.stem].name} and {p.name} share the name {p.stem!r}; keep one")
+        found[p.stem] = p
+    if not found:
+        raise InputNotFoundError(f"--{label} {folder}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) or frame folders in it")
+    return dict(sorted(found.items()))  # by stem, so paired folders line up whatever their suffixes
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_pairs(sets: dict[str, dict[str, Path]]) -> None:
+    """One-line ConfigError unless every folder holds the same names (paired metrics)."""
+    (ref_label, ref), *others = sets.items()
+    for label, files in others:
+        only_here, only_ref = sorted(set(files) - set(ref)), sorted(set(ref) - set(files))
+        parts = ([f"only in --{label}: {_names(only_here)}"] if only_here else []) + \
+                ([f"only in --{ref_label}: {_names(only_ref)}"] if only_ref else [])
+        if parts:
+            raise ConfigError(f"paired metrics match files by name, but {'; '.join(parts)}; "
+                              "rename them or drop psnr/ssim/ecs/lpips/dpsnr")
+
+
+def _read_all(files: dict[str, Path], frames: int, size: int | None) -> list:
+    from deltadiff.io import read_video
+
+    return [read_video(p, num_frames=frames or None, size=size) for p in files.values()]
+
+
+def _parse_metrics(text: str) -> list[str]:
+    chosen = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in chosen if m not in METRICS]
+    if bad or not chosen:
+        raise ConfigError(f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}")
+    return list(dict.fromkeys(chosen))
+
+
+def evaluate(gen: list, ref: list, metrics: list[str], *, other: list | None = None, t: int = 4,
+             lpips_weights: Path | None = None, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0,
+             batch_size: int = 8, device: str | None = None, progress: bool = True) -> dict[str, dict]:
+    """Compute the chosen metrics on loaded videos (uint8 [T, H, W, 3] lists; paired lists are in matching order)."""
+    import torch
+
+    from deltadiff.eval import metrics as M
+
+    res: dict[str, dict] = {}
+    if {"fvd", "ecs"} & set(metrics):  # one I3D pass serves both
+        kw = {"batch_size": batch_size, "device": device, "progress": progress}
+        g_steps, r_steps = M.i3d_step_features(gen, **kw), M.i3d_step_features(ref, **kw)
+        if "fvd" in metrics:
+            g, r = torch.stack([f.mean(0) for f in g_steps]), torch.stack([f.mean(0) for f in r_steps])
+            res["fvd"] = {"value": M.fvd_from_features(g, r), "details": f"I3D logits, {len(gen)} vs {len(ref)} videos"}
+        if "ecs" in metrics:
+            res["ecs"] = {"value": float(M.ecs_from_features(g_steps, r_steps).mean()), "details": f"{len(gen)} pairs"}
+    if {"fid", "kid"} & set(metrics):
+        kw = {"batch_size": 4 * batch_size, "device": device, "progress": progress}
+        g, r = M.inception_features(M.frames_of(gen), **kw), M.inception_features(M.frames_of(ref), **kw)
+        if "fid" in metrics:
+            res["fid"] = {"value": M.frechet_distance_features(g, r), "details": f"pool3, {len(g)} vs {len(r)} frames"}
+        if "kid" in metrics:
+            size = min(kid_subset_size, len(g), len(r))
+            mean, std = M.kernel_distance(r, g, subsets=kid_subsets, subset_size=size, generator=torch.Generator().manual_seed(seed))
+            res["kid"] = {"value": mean, "std": std, "details": f"± {std:.4g}, {kid_subsets} subsets of {size} frames"}
+    if "psnr" in metrics:
+        res["psnr"] = {"value": M.psnr(gen, ref), "details": f"dB, {len(gen)} pairs"}
+    if "ssim" in metrics:
+        res["ssim"] = {"value": M.ssim(gen, ref), "details": f"{len(gen)} pairs"}
+    if "lpips" in metrics:
+        if lpips_weights is None:
+            why = "no --lpips-weights given (its AlexNet backbone is not available offline)"
+            res["lpips"] = {"value": None, "not_computed": why, "details": f"not computed: {why}"}
+        else:
+            res["lpips"] = {"value": M.lpips(gen, ref, lpips_weights, device or "cpu"), "details": f"AlexNet, {len(gen)} pairs"}
+    if "dpsnr" in metrics:
+        d = M.delta_psnr(ref, gen, other, t=t)
+        res["dpsnr"] = {"value": d["delta_psnr_t"], **d,
+                        "details": f"t={t}: {d['psnr_t']:.2f} vs {d['psnr_other_t']:.2f} dB; clip Δ {d['delta_psnr_clip']:.3f} dB"}
+    return {m: res[m] for m in metrics}
+
+
+def _jsonable(x):
+    """+∞ PSNR (identical videos) and other non-finite floats become strings: strict JSON has no Infinity."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    return x
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.4f}"
+
+
+@app.command("videos")
+def videos(
+    generated: Path = typer.Option(..., "--generated", help="Folder of generated videos."),
+    reference: Path = typer.Option(..., "--reference", help="Folder of reference (real / ground-truth) videos."),
+    metrics: str = typer.Option("fvd,fid,psnr,ssim,ecs,lpips", "--metrics", help=f"Comma-separated, from {','.join(METRICS)}."),
+    other: Path = typer.Option(None, "--other", help="For dpsnr: videos generated from other (random) latents, named as --generated."),
+    frames: int = typer.Option(16, "--frames", min=0, help="Use the first N frames of every video (0: all). FVD/ECS need ≥ 9."),
+    size: int = typer.Option(None, "--size", min=8, help="Short-side resize + centre crop to SIZE×SIZE first (default: as stored)."),
+    t: int = typer.Option(4, "--t", min=0, help="Frame index of ΔPSNR (0 = context frame; Genie uses 4)."),
+    lpips_weights: Path = typer.Option(None, "--lpips-weights", help="torchvision AlexNet state dict; without it LPIPS is not computed."),
+    kid_subsets: int = typer.Option(100, "--kid-subsets", min=1, help="KID: number of random subsets."),
+    kid_subset_size: int = typer.Option(1000, "--kid-subset-size", min=2, help="KID: frames per subset (capped at the counts)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the KID subsets."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Videos per I3D batch (Inception takes 4× as many frames)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, … (default: CUDA when present)."),
+    out: Path = typer.Option(None, "--out", help="Also write the report as JSON here."),
+) -> None:
+    """Standard metrics between generated and reference videos: a table, and a JSON report with --out."""
+    chosen = _parse_metrics(metrics)
+    t0 = time.time()
+    sets = {"reference": list_videos(reference, "reference"), "generated": list_videos(generated, "generated")}
+    if "dpsnr" in chosen:
+        if other is None:
+            raise ConfigError("dpsnr needs --other: videos generated from other (random) latents, named as --generated")
+        sets["other"] = list_videos(other, "other")
+    if PAIRED & set(chosen):
+        check_pairs(sets)
+    loaded = {k: _read_all(v, frames, size) for k, v in sets.items()}
+    results = evaluate(loaded["generated"], loaded["reference"], chosen, other=loaded.get("other"), t=t,
+                       lpips_weights=lpips_weights, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed,
+                       batch_size=batch_size, device=device)
+    report = {
+        "generated": str(generated), "reference": str(reference), "other": str(other) if other else None,
+        "n_generated": len(sets["generated"]), "n_reference": len(sets["reference"]), "frames": frames or "all",
+        "size": size, "metrics": results, "seconds": round(time.time() - t0, 1),
+    }  # fmt: skip
+    _print_table(report)
+    if out is not None:
+        from deltadiff.io import atomic_path
+
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(_jsonable(report), indent=2, ensure_ascii=False) + "\n")
+        typer.echo(f"wrote {out}")
+
+
+def _print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['n_generated']} generated vs {report['n_reference']} reference videos, "
+                        f"{report['frames']} frames each")
+    for col in ("metric", "value", "details"):
+        table.add_column(col)
+    for name, r in report["metrics"].items():
+        table.add_row(name, _fmt(r["value"]), r.get("details", ""))
+    Console().print(table)
