@@ -14,6 +14,8 @@ DEMO_OUT ?= demo_out
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: demo test install bench clean
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/deltadiff world sample --out $(DEMO_OUT)
+	$(VENV)/bin/deltadiff demo --out $(DEMO_OUT)
 
 test: install
 	@$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
@@ -37,6 +39,7 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_decode.py
 	$(PY) benchmarks/bench_world.py
+	$(PY) benchmarks/bench_create.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache deltadiff.egg-info

@@ -27,7 +27,7 @@ def model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("train_all")
     _ok(CliRunner().invoke(app, ["train", "all", "--out", str(out), "--foundation-preset", "micro", "--generator-preset",
                                  "micro", "--foundation-steps", "2", "--bottleneck-steps", "2", "--generator-steps", "2",
-                                 "--cache-clips", "8", "--device", "cpu"]))
+                                 "--cache-clips", "8", "--generator-cache-clips", "8", "--device", "cpu"]))
     assert (out / "generator" / "samples").is_dir()  # periodic sample grids
     return out / "model"
 

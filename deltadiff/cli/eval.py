@@ -192,3 +192,45 @@ def _print_table(report: dict) -> None:
     for name, r in report["metrics"].items():
         table.add_row(name, _fmt(r["value"]), r.get("details", ""))
     Console().print(table)
+
+
+@app.command("transfer")
+def transfer(
+    out: Path = typer.Option(Path("transfer.json"), "--out", help="JSON report; a markdown table is written beside it (.md)."),
+    model: Path = typer.Option(None, "--model", help="Model folder (default: the bundled CPU model)."),
+    none_model: Path = typer.Option(None, "--none-model", help="A model whose generator was trained on δ = z (`train generator --variant none`): the none-bottleneck row."),
+    n_triples: int = typer.Option(200, "--n", min=1, help="Held-out transfer triples (each with a mismatched demo for ΔPSNR)."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps (default: the model's)."),
+    sampler: str = typer.Option(None, "--sampler", help="euler | heun | unipc (default: the model's)."),
+    guidance: float = typer.Option(None, "--guidance", help="Guidance on δ (default: the model's)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    device: str = typer.Option(None, "--device"),
+) -> None:
+    """The generator's transfer measurement on the demonstration world: trajectory error, direction accuracy, leakage,
+    PSNR and ΔPSNR for deltadiff, the null-action baseline (same model, δ dropped) and optionally the none bottleneck."""
+    import sys
+
+    import torch
+
+    from deltadiff.cli.create import _load
+    from deltadiff.eval.transfer import evaluate_transfer, report_markdown
+
+    torch.set_flush_denormal(True)
+    if out.suffix != ".json" or not out.parent.exists():
+        raise ConfigError(f"--out {out}: give a .json path in an existing folder")
+    pipe = _load(model, device)
+    none_pipe = _load(none_model, device, variant="none") if none_model else None
+    t0 = time.perf_counter()
+    result = evaluate_transfer(pipe, n_triples, none_pipe=none_pipe, batch_size=batch_size, steps=steps,
+                               sampler=sampler, guidance=guidance)
+    result["command"] = "deltadiff eval transfer " + " ".join(sys.argv[3:])
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["settings"] = {"steps": steps or pipe.config.steps, "sampler": sampler or pipe.config.sampler,
+                          "guidance": pipe.config.guidance if guidance is None else guidance}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(result), indent=2))
+    tmp.replace(out)
+    table = report_markdown(result)
+    out.with_suffix(".md").write_text(table)
+    typer.echo(table)
+    typer.echo(f"wrote {out} and {out.with_suffix('.md')} ({result['seconds']:.0f} s)")

@@ -151,13 +151,14 @@ def all_stages(
     foundation_steps: int = typer.Option(800, "--foundation-steps", min=1),
     bottleneck_steps: int = typer.Option(400, "--bottleneck-steps", min=1),
     autoencoder_steps: int = typer.Option(300, "--autoencoder-steps", min=1),
-    generator_steps: int = typer.Option(2000, "--generator-steps", min=1),
+    generator_steps: int = typer.Option(1500, "--generator-steps", min=1),
     generator_preset: str = typer.Option("cpu", "--generator-preset", help="micro | cpu | gpu-s | gpu-b | paper."),
     foundation_preset: str = typer.Option("tiny", "--foundation-preset", help="tiny (CPU default) | micro (tests)."),
     autoencoder: str = typer.Option("pixel:4", "--autoencoder", help="pixel:P (pixel space, space-to-depth by P: the measured CPU default, docs/autoencoder.md), tiny (train the tiny AE as a stage) or an autoencoder / diffusers VAE folder."),
     autoencoder_preset: str = typer.Option("cpu", "--autoencoder-preset", help="Tiny AE size when --autoencoder tiny: cpu | micro."),
     cond: str = typer.Option(None, "--cond", help="xattn | adanorm (default: the generator preset's)."),
-    cache_clips: int = typer.Option(2048, "--cache-clips", min=8, help="Clips encoded once for P and for the generator."),
+    cache_clips: int = typer.Option(1024, "--cache-clips", min=8, help="Clips whose features are cached for training P."),
+    generator_cache_clips: int = typer.Option(3072, "--generator-cache-clips", min=8, help="Clips encoded once (features + latents) for the generator."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)."),
     seed: int = typer.Option(0, "--seed"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration of every stage and exit."),
@@ -189,7 +190,7 @@ def all_stages(
     tc = lambda steps, bs, lr, warm, ema=None, prec="no": _train_config(steps, bs, lr, device, seed, max(1, steps // 4), prec, 0,  # noqa: E731
                                                                        warmup=min(warm, steps // 10), ema=ema)
     stages = {"foundation": tc(foundation_steps, 8, 1e-3, 100), "bottleneck": tc(bottleneck_steps, 16, 1e-3, 50),
-              "autoencoder": tc(autoencoder_steps, 16, 2e-3, 50), "generator": tc(generator_steps, 8, 5e-4, 200, 0.999)}
+              "autoencoder": tc(autoencoder_steps, 16, 2e-3, 50), "generator": tc(generator_steps, 8, 5e-4, 150, 0.999)}
     if dry_run:
         typer.echo(json.dumps({"data": data, "foundation": asdict(fcfg), "autoencoder": asdict(acfg) if autoencoder == "tiny" else autoencoder,
                                "generator": gcfg.to_dict(), "train": {k: asdict(v) for k, v in stages.items()}}, indent=2))
@@ -213,7 +214,7 @@ def all_stages(
         ae = train_autoencoder(data, out / "autoencoder", acfg, stages["autoencoder"], size=size, loss=AutoencoderLoss())
         lap("autoencoder")
     gen = train_generator(data, act, ae, out / "generator", gcfg, stages["generator"], frames=frames, size=size,
-                          cache_clips=cache_clips)
+                          cache_clips=generator_cache_clips)
     lap("generator")
     meta = {"data": data, "minutes": {k: round(v / 60, 1) for k, v in times.items()},
             "steps": {k: v.steps for k, v in stages.items() if k in times}, "command": "deltadiff train all", "seed": seed}
