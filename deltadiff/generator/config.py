@@ -47,11 +47,17 @@ class GeneratorConfig:
     cond: str = "xattn"  # how δ enters: "xattn" (cross-attention, time-aligned) | "adanorm" (per-frame adaptive norm)
     xattn_window: int | None = 1  # video frame f attends δ frames f-w .. f+w; None: all δ frames
     context_concat: bool = False  # also concatenate the context latent to every frame's channels
+    # what the network outputs: "v" (the velocity ε − x0 directly) or "x0" (the clean frames, turned into the velocity
+    # (x_t − x̂0)/t): with tokens wider than the network (pixel:4 patch 4 = 768 numbers, width 192) a v-network cannot
+    # pass the noise through and stalls (measured: loss 0.88 after 500 steps, samples stay noise); x̂0 is low-rank
+    prediction: str = "v"
     p_drop_delta: float = 0.1  # condition dropout for classifier-free guidance (independent draws)
     p_drop_context: float = 0.1
     grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.prediction not in ("v", "x0"):
+            raise ConfigError(f"unknown generator prediction {self.prediction!r}; choose v or x0")
         if self.cond not in CONDS:
             raise ConfigError(f"unknown generator cond {self.cond!r}; choose one of {', '.join(CONDS)}")
         if self.attention not in ATTENTIONS:
@@ -102,7 +108,7 @@ PRESETS: dict[str, dict] = {
     "micro": dict(latent_size=8, frames=3, width=32, depth=2, heads=2, delta_dim=16, delta_tokens=4, delta_frames=4),
     # pixel space (pixel:4 → 16×16×48, the measured CPU default, docs/autoencoder.md), patch 4 → 16 tokens per frame:
     # a training step took ~2.6 s against ~5.9 s with patch 2 on the shared 2-core CPU (fp32, batch 8)
-    "cpu": dict(latent_channels=48, patch_size=4),
+    "cpu": dict(latent_channels=48, patch_size=4, prediction="x0"),
     "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),

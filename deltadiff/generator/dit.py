@@ -185,6 +185,9 @@ class Block(nn.Module):
         return x + m[-1] * self.mlp(modulate(self.norm(x), m[-3], m[-2]))
 
 
+X0_T_MIN = 0.05  # x0-prediction: the velocity divides by t, bounded away from 0
+
+
 class SpaceTimeDiT(nn.Module):
     """`forward(x [B,T,C,h,w], t [B], context [B,C,h,w], delta [B,T',N,D], drop_context [B]|None, drop_delta [B]|None)
     -> v [B,T,C,h,w]`, the flow-matching velocity ε − x0 of the T future frames."""
@@ -279,7 +282,10 @@ class SpaceTimeDiT(nn.Module):
         c_out = c[:, 1:] if c.shape[1] > 1 else c
         shift, scale = self.mod_out(F.silu(c_out))[:, :, None].chunk(2, -1)
         out = self.proj_out(modulate(self.norm_out(tokens[:, 1:]), shift, scale))  # the context frame's output is discarded
-        return rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
+        out = rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
+        if cfg.prediction == "x0":  # x_t = (1 − t)·x0 + t·ε  ⇒  v = ε − x0 = (x_t − x0)/t
+            return (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
+        return out
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
