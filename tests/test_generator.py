@@ -81,6 +81,17 @@ def test_adaln_zero_starts_at_zero_velocity():
     assert model(x, t, context, delta).abs().max() == 0  # zero-initialised output and gates (DiT §3.2)
 
 
+def test_x0_prediction_turns_the_clean_estimate_into_the_velocity():
+    model = make(randomise=False, prediction="x0")  # zero-initialised output: x̂0 = 0, so v = (x_t − 0)/t
+    x, t, context, delta = inputs(model.config)
+    t = torch.tensor([0.5, 0.01])  # the second is below X0_T_MIN and is clamped
+    v = model(x, t, context, delta)
+    torch.testing.assert_close(v[0], x[0] / 0.5)
+    torch.testing.assert_close(v[1], x[1] / 0.05)
+    with pytest.raises(ConfigError, match="prediction"):
+        preset("micro", prediction="eps")
+
+
 @pytest.mark.parametrize("cond", ["xattn", "adanorm"])
 def test_dropped_conditions_are_ignored_and_kept_ones_are_used(cond):
     model = make(cond=cond)
