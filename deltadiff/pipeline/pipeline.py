@@ -45,7 +45,7 @@ class PipelineConfig:
     frames: int = 16  # output frames, context included
     size: int = 64  # square frame side
     fps: float = 8.0  # frame rate of the output (and of the training clips)
-    steps: int = 16
+    steps: int = 8  # Heun: 15 network evaluations; 1.5 s per video on 2 CPU cores (benchmarks/bench_create.py)
     sampler: str = "heun"  # euler | heun | unipc
     guidance: float = 2.0  # classifier-free guidance scale on δ (1: none; 0: ignore δ)
     context_guidance: float = 1.0  # guidance scale on the context
