@@ -49,3 +49,15 @@ def test_reversed_motion_is_wrong_direction(triples):
     video = tr.target.frames
     assert direction_correct(video, m)
     assert not direction_correct(video, mirrored)
+
+
+def test_transfer_score_of_the_target_and_of_the_copied_demo(triples):
+    from deltadiff.eval.transfer import score
+
+    tr = triples[0]
+    other = triples[1].target.frames  # a different video as the "mismatched" output
+    s = score(tr.target.frames, other, tr.demo.frames, tr.target.frames, tr.target.truth.marker_px)
+    assert s["trajectory_error"] < 1.5 and s["direction_accuracy"] == 1.0 and s["leakage"] == 0.0
+    assert s["psnr"] == math.inf and s["delta_psnr"] == math.inf and s["actor_found"] > 0.9
+    copy = score(tr.demo.frames, other, tr.demo.frames, tr.target.frames, tr.target.truth.marker_px)
+    assert copy["leakage"] > 0.05 and math.isfinite(copy["psnr"])

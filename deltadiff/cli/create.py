@@ -30,9 +30,12 @@ def _load(model: Path | None, device: str | None, variant: str | None = None):
     return DeltaDiffusionPipeline.from_pretrained(_model(model), device=device, variant=variant)
 
 
-def _check_out(out: Path, suffixes=(".mp4", ".webm", ".gif")) -> None:
-    if out.suffix.lower() not in suffixes:
-        raise OutputError(f"{out}: the output must end in {', '.join(suffixes)}")
+def _check_out(out: Path) -> None:
+    """Refuse an unwritable output before any generation work (the writer checks the same table, but only at the end)."""
+    from deltadiff.io.writer import VIDEO_FORMATS
+
+    if out.suffix.lower() not in VIDEO_FORMATS:
+        raise OutputError(f"{out}: the output must end in {', '.join(VIDEO_FORMATS)}")
     if not out.parent.exists():
         raise OutputError(f"{out.parent}: the output folder does not exist; create it first")
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from deltadiff.data.world import World, WorldConfig, seed_for
-from deltadiff.eval.world_metrics import direction_correct, leakage, locate_actor, psnr, trajectory_error
+from deltadiff.eval.world_metrics import leakage, locate_actor, path_direction_correct, path_error, psnr
 from deltadiff.progress import Progress
 
 METRICS = ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found")
@@ -34,17 +34,18 @@ def _psnr_frame(a: np.ndarray, b: np.ndarray, t: int) -> float:
 def score(generated: np.ndarray, mismatched: np.ndarray, demo: np.ndarray, target_frames: np.ndarray,
           target_marker: np.ndarray) -> dict:
     """All metrics of one triple for one method (videos uint8 [T, H, W, 3], frame 0 = context)."""
-    err, _ = trajectory_error(generated, target_marker)
-    _, found = locate_actor(generated)
+    pos, found = locate_actor(generated)  # once per video: both path metrics read it
+    err, found_share = path_error(pos, found, target_marker)
     t4 = min(4, len(generated) - 1)
+    p = psnr(generated, target_frames)
     return {
         "trajectory_error": err,
-        "direction_accuracy": float(direction_correct(generated, target_marker)),
+        "direction_accuracy": float(path_direction_correct(pos, target_marker)),
         "leakage": leakage(generated, demo, target_frames),
-        "psnr": psnr(generated, target_frames),
-        "delta_psnr": psnr(generated, target_frames) - psnr(mismatched, target_frames),
+        "psnr": p,
+        "delta_psnr": p - psnr(mismatched, target_frames),
         "delta_psnr_t4": _psnr_frame(generated, target_frames, t4) - _psnr_frame(mismatched, target_frames, t4),
-        "actor_found": float(found[1:].mean()),
+        "actor_found": found_share,
     }
 
 

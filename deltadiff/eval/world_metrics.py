@@ -61,7 +61,11 @@ def locate_actor(video: np.ndarray, threshold: float = LOCATE_THRESHOLD) -> tupl
 
 def trajectory_error(generated: np.ndarray, target_marker: np.ndarray) -> tuple[float, float]:
     """(mean pixel distance over frames 1…, share of those frames where the actor was found)."""
-    pos, found = locate_actor(generated)
+    return path_error(*locate_actor(generated), target_marker)
+
+
+def path_error(pos: np.ndarray, found: np.ndarray, target_marker: np.ndarray) -> tuple[float, float]:
+    """`trajectory_error` on positions from `locate_actor`."""
     n = min(len(pos), len(target_marker))
     d = np.linalg.norm(pos[1:n] - np.asarray(target_marker)[1:n], axis=1)
     return float(d.mean()), float(found[1:n].mean())
@@ -69,7 +73,11 @@ def trajectory_error(generated: np.ndarray, target_marker: np.ndarray) -> tuple[
 
 def direction_correct(generated: np.ndarray, target_marker: np.ndarray) -> bool:
     """True when the generated marker's displacement from frame 0 follows the target's (module docstring)."""
-    pos, _ = locate_actor(generated)
+    return path_direction_correct(locate_actor(generated)[0], target_marker)
+
+
+def path_direction_correct(pos: np.ndarray, target_marker: np.ndarray) -> bool:
+    """`direction_correct` on positions from `locate_actor`."""
     n = min(len(pos), len(target_marker))
     g = pos[1:n] - pos[0]
     d = np.asarray(target_marker)[1:n] - np.asarray(target_marker)[0]
