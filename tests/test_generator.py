@@ -92,6 +92,19 @@ def test_x0_prediction_turns_the_clean_estimate_into_the_velocity():
         preset("micro", prediction="eps")
 
 
+def test_context_residual_starts_by_sampling_the_context():
+    """x̂0 = context + change with the change zero-initialised: every sampler lands on the context, frame after frame."""
+    from deltadiff.diffusion import sample
+
+    model = make(randomise=False, prediction="x0", context_residual=True)
+    _, _, context, delta = inputs(model.config)
+    for solver in ("euler", "heun"):
+        out = sample(model, context, delta, seeds=[0, 1], steps=4, solver=solver)
+        torch.testing.assert_close(out, context[:, None].expand_as(out), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="context_residual"):
+        preset("micro", context_residual=True)  # the micro preset predicts v
+
+
 @pytest.mark.parametrize("cond", ["xattn", "adanorm"])
 def test_dropped_conditions_are_ignored_and_kept_ones_are_used(cond):
     model = make(cond=cond)

@@ -234,3 +234,79 @@ def transfer(
     out.with_suffix(".md").write_text(table)
     typer.echo(table)
     typer.echo(f"wrote {out} and {out.with_suffix('.md')} ({result['seconds']:.0f} s)")
+
+
+ABLATIONS = Path(__file__).resolve().parents[2] / "models" / "ablations"
+ALL_METHODS = ("deltadiff", "null_action", "none_bottleneck", "temporal_norm", "copy_demo", "flow_warp", "static")
+
+
+@app.command("benchmark")
+def benchmark(
+    out: Path = typer.Option(..., "--out", help="Report folder: report.md, report.json, plots/, samples/."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", "--model", help="Model folder (default: the bundled CPU model)."),
+    none_generator: Path = typer.Option(None, "--none-generator", help="Generator trained on δ = z (`train generator --variant none`). Default: models/ablations/none when present."),
+    temporal_norm_generator: Path = typer.Option(None, "--temporal-norm-generator", help="Generator trained on the temporal-norm bottleneck. Default: models/ablations/temporal_norm when present."),
+    methods: str = typer.Option(",".join(ALL_METHODS), "--methods", help="Comma-separated subset of: " + ", ".join(ALL_METHODS) + "."),
+    n_triples: int = typer.Option(200, "--n", min=2, help="Held-out transfer triples (each with a mismatched demo for ΔPSNR)."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps for the model's methods (default: the model's)."),
+    sampler: str = typer.Option(None, "--sampler", help="euler | heun | unipc (default: the model's)."),
+    guidance: float = typer.Option(None, "--guidance", help="Guidance on δ (default: the model's)."),
+    fvd: bool = typer.Option(True, "--fvd/--no-fvd", help="FVD and ECS (I3D; the slowest part on a CPU)."),
+    fid: bool = typer.Option(True, "--fid/--no-fid", help="FID on the frames given by --fid-frames."),
+    fvd_n: int = typer.Option(None, "--fvd-n", min=2, help="FVD/ECS on the first N triples only (default: all)."),
+    fid_frames: str = typer.Option("4,8,15", "--fid-frames", help="Frames of each video that FID compares (0 is the given context)."),
+    samples: int = typer.Option(4, "--samples", min=0, help="Triples drawn as sample grids."),
+    bootstrap: int = typer.Option(50, "--bootstrap", min=2, help="Bootstrap resamples for the FVD/FID intervals."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    seed: int = typer.Option(0, "--seed", help="Noise seeds are seed + triple index."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, … (default: CUDA when present)."),
+) -> None:
+    """Every method (deltadiff, null action, none / temporal-norm bottlenecks, copy-demo, flow-warp, static) on the
+    same held-out transfer triples, every metric (world metrics, PSNR/SSIM, ΔPSNR, ECS, FVD, FID), mean and 95% CI,
+    with plots and sample grids. Rows whose generator is missing are left out and named in the output."""
+    import sys
+
+    import torch
+
+    from deltadiff.cli.create import _load
+    from deltadiff.data.world import World, WorldConfig
+    from deltadiff.eval.baselines import BASELINES, model_methods
+    from deltadiff.eval.benchmark import report_markdown, run_benchmark, write_report
+
+    torch.set_flush_denormal(True)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(ALL_METHODS))
+    if unknown or not chosen:
+        raise ConfigError(f"--methods: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(ALL_METHODS)}")
+    try:
+        frames_fid = tuple(int(f) for f in fid_frames.split(","))
+    except ValueError:
+        raise ConfigError(f"--fid-frames {fid_frames!r}: give frame numbers separated by commas, e.g. 4,8,15") from None
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    for flag, path in (("--none-generator", none_generator), ("--temporal-norm-generator", temporal_norm_generator)):
+        if path is not None and not path.is_dir():
+            raise InputNotFoundError(f"{flag} {path}: no such generator folder")
+    gens = {"none_bottleneck": none_generator or (ABLATIONS / "none"),
+            "temporal_norm": temporal_norm_generator or (ABLATIONS / "temporal_norm")}
+    missing = [m for m in ("none_bottleneck", "temporal_norm") if m in chosen and not gens[m].is_dir()]
+    for m in missing:
+        typer.echo(f"note: no generator for {m} ({gens[m]}); that row is left out", err=True)
+    pipe = _load(checkpoint, device)
+    kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
+    use = {m: gens[m] if m in chosen and m not in missing else None for m in gens}
+    model = model_methods(pipe, none_generator=use["none_bottleneck"], temporal_norm_generator=use["temporal_norm"], **kw)
+    table = {**model, **BASELINES}
+    run = {m: table[m] for m in chosen if m in table}
+    cfg = pipe.config
+    world = World(WorldConfig(height=cfg.size, width=cfg.size, frames=cfg.frames, fps=cfg.fps))
+    typer.echo(f"benchmark: {len(run)} methods × {n_triples} triples → {out}", err=True)
+    result, shown = run_benchmark(run, world, n_triples, batch_size=batch_size, seed=seed, fvd=fvd, fid=fid,
+                                  fid_frames=frames_fid, fvd_n=fvd_n, samples=samples, bootstrap=bootstrap, device=device)
+    result["command"] = "deltadiff eval benchmark " + " ".join(sys.argv[3:])
+    result["settings"].update({"steps": steps or cfg.steps, "sampler": sampler or cfg.sampler,
+                               "guidance": cfg.guidance if guidance is None else guidance,
+                               "model": str(checkpoint or "models/cpu-default"), "left_out": missing})
+    written = write_report(result, shown, out, fps=cfg.fps)
+    typer.echo(report_markdown(result).split("\n## ")[0])
+    typer.echo(f"wrote {len(written)} files to {out} ({result['seconds']['total']:.0f} s)")

@@ -105,6 +105,7 @@ def generator(
     data: str = typer.Option("world", "--data", help=DATA_HELP),
     preset: str = typer.Option("cpu", "--preset", help="Generator size: micro (tests), cpu (default), gpu-s, gpu-b, paper."),
     cond: str = typer.Option(None, "--cond", help="How δ enters: xattn (cross-attention) or adanorm (per-frame adaptive norm). Default: the preset's."),
+    context_residual: bool = typer.Option(None, "--context-residual/--no-context-residual", help="x0-prediction as the context plus a predicted change (default: the preset's)."),
     variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
     steps: int = typer.Option(2000, "--steps", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
@@ -129,6 +130,8 @@ def generator(
     overrides = {"frames": frames - 1, "grad_checkpointing": grad_checkpointing}
     if cond:
         overrides["cond"] = cond
+    if context_residual is not None:
+        overrides["context_residual"] = context_residual
     gcfg = gen_preset(preset, **overrides)
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
                          warmup=min(200, steps // 10), ema=ema or None)

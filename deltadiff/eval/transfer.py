@@ -21,7 +21,6 @@ import numpy as np
 
 from deltadiff.data.world import World, WorldConfig, seed_for
 from deltadiff.eval.world_metrics import leakage, locate_actor, path_direction_correct, path_error, psnr
-from deltadiff.progress import Progress
 
 METRICS = ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found")
 
@@ -51,42 +50,23 @@ def score(generated: np.ndarray, mismatched: np.ndarray, demo: np.ndarray, targe
 
 def evaluate_transfer(pipe, n_triples: int = 200, *, none_pipe=None, batch_size: int = 8, steps: int | None = None,
                       sampler: str | None = None, guidance: float | None = None, seed: int = 0) -> dict:
-    """Run every method on the first `n_triples` held-out mismatched pairs; return means, 95% CIs and per-class means."""
+    """Run every method on the first `n_triples` held-out mismatched pairs; return means, 95% CIs and per-class means.
+
+    The loop is the benchmark harness's (benchmark.collect) with only the model's methods and the world metrics."""
+    from deltadiff.eval.baselines import model_methods
+    from deltadiff.eval.benchmark import collect, summarise
+
     cfg = pipe.config
     world = World(WorldConfig(height=cfg.size, width=cfg.size, frames=cfg.frames, fps=cfg.fps))
-    methods = {"deltadiff": (pipe, False), "null_action": (pipe, True)}
-    if none_pipe is not None:
-        methods["none_bottleneck"] = (none_pipe, False)
-    rows: dict[str, list[dict]] = {m: [] for m in methods}
-    classes: list[str] = []
     kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
-    with Progress("transfer triples", total=n_triples) as bar:
-        for s in range(0, n_triples, batch_size):
-            pairs = [world.mismatched(seed_for("test", i)) for i in range(s, min(n_triples, s + batch_size))]
-            demos = np.stack([p.triple.demo.frames for p in pairs])
-            mis = np.stack([p.mismatched.frames for p in pairs])
-            ctx = np.stack([p.context for p in pairs])
-            seeds = [seed + i for i in range(s, s + len(pairs))]
-            for name, (pp, drop) in methods.items():
-                gen = pp.generate(demos, ctx, seeds, drop_delta=drop, **kw)
-                gen_mis = gen if drop else pp.generate(mis, ctx, seeds, drop_delta=drop, **kw)  # δ unused: identical
-                for p, g, gm in zip(pairs, gen, gen_mis):
-                    rows[name].append(score(g, gm, p.triple.demo.frames, p.target.frames, p.target.truth.marker_px))
-            classes += [p.triple.target.truth.action for p in pairs]
-            bar.update(len(pairs))
-    out = {"n_triples": n_triples, "methods": {}, "ci95": {}, "per_class": {}}
-    for name, rs in rows.items():
-        out["methods"][name], out["ci95"][name], out["per_class"][name] = {}, {}, {}
-        for k in METRICS:
-            v = np.array([r[k] for r in rs], dtype=np.float64)
-            v = v[np.isfinite(v)]
-            out["methods"][name][k] = float(v.mean()) if len(v) else float("nan")
-            out["ci95"][name][k] = float(1.96 * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
-        for c in sorted(set(classes)):
-            idx = [i for i, cc in enumerate(classes) if cc == c]
-            out["per_class"][name][c] = {k: float(np.mean([rs[i][k] for i in idx])) for k in
-                                         ("trajectory_error", "direction_accuracy")}
-    return out
+    methods = model_methods(pipe, none_generator=none_pipe, **kw)
+    got = collect(methods, world, n_triples, batch_size=batch_size, seed=seed)
+    s = summarise(got["rows"], got["classes"], METRICS)
+    return {"n_triples": n_triples,
+            "methods": {m: {k: v["mean"] for k, v in r.items()} for m, r in s["methods"].items()},
+            "ci95": {m: {k: v["ci95"] for k, v in r.items()} for m, r in s["methods"].items()},
+            "per_class": {m: {c: {k: v for k, v in r.items() if k in ("trajectory_error", "direction_accuracy")}
+                              for c, r in pc.items()} for m, pc in s["per_class"].items()}}
 
 
 def report_markdown(result: dict) -> str:

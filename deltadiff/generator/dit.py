@@ -283,6 +283,8 @@ class SpaceTimeDiT(nn.Module):
         shift, scale = self.mod_out(F.silu(c_out))[:, :, None].chunk(2, -1)
         out = self.proj_out(modulate(self.norm_out(tokens[:, 1:]), shift, scale))  # the context frame's output is discarded
         out = rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
+        if cfg.context_residual:  # x̂0 = context + change (the context as given: the learned null one when dropped)
+            out = out + context[:, None]
         if cfg.prediction == "x0":  # x_t = (1 − t)·x0 + t·ε  ⇒  v = ε − x0 = (x_t − x0)/t
             return (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
         return out

@@ -117,6 +117,17 @@ class DeltaDiffusionPipeline:
         tmp.rename(out)
         return out
 
+    def with_generator(self, generator: str | Path | SpaceTimeDiT, variant: str) -> "DeltaDiffusionPipeline":
+        """This pipeline's foundation encoder, P and autoencoder with another generator under bottleneck `variant` — the
+        ablations (a generator trained with `deltadiff train generator --variant none|temporal_norm`)."""
+        gen = generator if isinstance(generator, SpaceTimeDiT) else SpaceTimeDiT.from_pretrained(generator)
+        if gen.config.frames != self.generator.config.frames or gen.config.latent_channels != self.generator.config.latent_channels:
+            raise ConfigError(f"{generator}: this generator makes {gen.config.frames} frames of {gen.config.latent_channels}-"
+                              f"channel latents, the model {self.generator.config.frames} of "
+                              f"{self.generator.config.latent_channels}; train it on the same autoencoder and length")
+        return DeltaDiffusionPipeline(self.action_encoder.with_variant(variant), self.autoencoder, gen, self.config,
+                                      {**self.meta, "variant": variant}, self.device)
+
     # -- inputs -------------------------------------------------------------------------------------------------------
     def load_demo(self, demo, demo_fps: float | None = None, demo_start: float = 0.0) -> np.ndarray:
         """A demo path or uint8 [T, H, W, 3] array → uint8 [frames, size, size, 3] (module docstring: input policy)."""

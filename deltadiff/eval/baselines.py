@@ -1,0 +1,117 @@
+"""Methods for the benchmark harness: deltadiff, its ablations and the non-learned baselines, behind one interface.
+
+A method maps a batch of demos `uint8 [B, T, S, S, 3]`, contexts `uint8 [B, S, S, 3]` and seeds to videos
+`uint8 [B, T, S, S, 3]` whose frame 0 is the context (copy-demo excepted: it *is* the demo). `uses_demo` says whether
+the output depends on the demo at all (ΔPSNR needs a second run with another demo only when it does).
+
+- `deltadiff`: the model, guidance on δ (`PipelineMethod`).
+- `null_action`: the same model with δ dropped — image-to-video from the context alone.
+- `none_bottleneck` / `temporal_norm`: generators trained on δ = z / on z normalised over time (the paper's ablations),
+  sharing the model's foundation encoder and autoencoder.
+- `copy_demo`: returns the demo — all of its motion and all of its appearance (the leakage ceiling).
+- `flow_warp`: dense optical flow of the demo (OpenCV's Farnebäck, chained frame to frame) applied to the context
+  image by backward warping — motion transfer with no learning and no notion of which object acts.
+- `static`: the context repeated — no motion at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deltadiff.errors import ConfigError
+
+EVAL_EXTRA = "pip install 'deltadiff[eval]'  (OpenCV headless and matplotlib)"
+
+
+@dataclass
+class Method:
+    name: str
+    run: object  # callable(demos, contexts, seeds) -> uint8 [B, T, S, S, 3]
+    uses_demo: bool = True
+    about: str = ""
+
+    def __call__(self, demos: np.ndarray, contexts: np.ndarray, seeds: list[int]) -> np.ndarray:
+        return self.run(demos, contexts, seeds)
+
+
+@dataclass
+class PipelineMethod:
+    """A `DeltaDiffusionPipeline` as a method; sampler settings are fixed at construction."""
+
+    pipe: object
+    drop_delta: bool = False
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, demos, contexts, seeds):
+        return self.pipe.generate(demos, contexts, seeds, drop_delta=self.drop_delta, **self.kwargs)
+
+
+def copy_demo(demos: np.ndarray, contexts: np.ndarray, seeds) -> np.ndarray:
+    return np.asarray(demos).copy()
+
+
+def static(demos: np.ndarray, contexts: np.ndarray, seeds) -> np.ndarray:
+    t = np.asarray(demos).shape[1]
+    return np.repeat(np.asarray(contexts)[:, None], t, axis=1)
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as e:
+        raise ConfigError(f"the flow-warp baseline needs OpenCV: {EVAL_EXTRA}") from e
+    return cv2
+
+
+def demo_flow_maps(demo: np.ndarray) -> np.ndarray:
+    """For every frame t of a demo `uint8 [T, H, W, 3]`, where each of its pixels was in frame 0: `float32 [T, H, W, 2]`
+    (x, y), chained through consecutive Farnebäck flows: M_t(p) = M_{t−1}(p + F_{t→t−1}(p)), M_0 = identity."""
+    cv2 = _cv2()
+    t, h, w = demo.shape[:3]
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in demo]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    maps = np.empty((t, h, w, 2), np.float32)
+    maps[0] = np.stack([xs, ys], -1)
+    for i in range(1, t):
+        # flow[y, x] = where pixel (x, y) of frame i sits in frame i−1 (dense, 64×64: small windows, few levels)
+        flow = cv2.calcOpticalFlowFarneback(grey[i], grey[i - 1], None, pyr_scale=0.5, levels=3, winsize=9,
+                                            iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+        mx, my = xs + flow[..., 0], ys + flow[..., 1]
+        maps[i] = cv2.remap(maps[i - 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return maps
+
+
+def flow_warp(demos: np.ndarray, contexts: np.ndarray, seeds) -> np.ndarray:
+    """The context warped by the demo's motion: frame t = context sampled at M_t (see `demo_flow_maps`)."""
+    cv2 = _cv2()
+    out = []
+    for demo, ctx in zip(np.asarray(demos), np.asarray(contexts)):
+        maps = demo_flow_maps(demo)
+        out.append(np.stack([cv2.remap(ctx, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                             for m in maps]))
+    return np.stack(out)
+
+
+BASELINES = {
+    "copy_demo": Method("copy_demo", copy_demo, about="the demo itself: all its motion and all its appearance"),
+    "flow_warp": Method("flow_warp", flow_warp, about="the demo's dense optical flow (Farnebäck) applied to the context"),
+    "static": Method("static", static, uses_demo=False, about="the context repeated"),
+}
+
+
+def model_methods(pipe, *, none_generator=None, temporal_norm_generator=None, **sample_kw) -> dict[str, Method]:
+    """deltadiff and null action from `pipe`; the ablation rows when their generator folders (or pipelines) are given."""
+    methods = {
+        "deltadiff": Method("deltadiff", PipelineMethod(pipe, False, sample_kw), about="the model, guidance on δ"),
+        "null_action": Method("null_action", PipelineMethod(pipe, True, sample_kw), uses_demo=False,
+                              about="the same model with δ dropped (image-to-video)"),
+    }
+    for name, variant, gen in (("none_bottleneck", "none", none_generator),
+                               ("temporal_norm", "temporal_norm", temporal_norm_generator)):
+        if gen is not None:
+            p = gen if hasattr(gen, "generate") else pipe.with_generator(gen, variant)
+            methods[name] = Method(name, PipelineMethod(p, False, sample_kw),
+                                   about=f"a generator trained on the `{variant}` bottleneck")
+    return methods
