@@ -7,8 +7,21 @@ import json
 import numpy as np
 import pytest
 
-from deltadiff.eval.baselines import BASELINES, copy_demo, demo_flow_maps, flow_warp, static
-from deltadiff.eval.benchmark import METRICS, not_won, report_markdown, run_benchmark, summarise, write_report
+from deltadiff.eval.baselines import (
+    BASELINES,
+    copy_demo,
+    demo_flow_maps,
+    flow_warp,
+    static,
+)
+from deltadiff.eval.benchmark import (
+    METRICS,
+    not_won,
+    report_markdown,
+    run_benchmark,
+    summarise,
+    write_report,
+)
 
 cv2 = pytest.importorskip("cv2")
 

@@ -141,7 +141,7 @@ def set_metrics(videos: dict, references: list, *, fvd: bool = True, fid: bool =
             feats = M.i3d_step_features(vids[:m], device=device, progress=progress)
             mean = torch.stack([f.mean(0) for f in feats])
             out[name]["fvd"] = {"mean": M.fvd_from_features(mean, ref_mean),
-                                "ci95": _bootstrap(lambda i: M.fvd_from_features(mean[i], ref_mean[i]), m, bootstrap, seed)}
+                                "ci95": _bootstrap(lambda i, f=mean: M.fvd_from_features(f[i], ref_mean[i]), m, bootstrap, seed)}
             e = M.ecs_from_features(feats, ref).numpy()
             out[name]["ecs"] = {"mean": float(e.mean()), "ci95": _ci(e)}
     if fid:
@@ -257,8 +257,8 @@ def report_markdown(result: dict) -> str:
     lines = [
         f"# Benchmark: {result['n_triples']} held-out transfer triples of the demonstration world", "",
         f"Command: `{result.get('command', '?')}`", "",
-        "Mean ± 95% confidence interval (per-triple metrics: normal approximation over triples; FVD and FID: bootstrap "
-        "over triples). Trajectory error in pixels at 64×64; leakage as a share of pixels. **Bold**: the best method.",
+        ("Mean ± 95% confidence interval (per-triple metrics: normal approximation over triples; FVD and FID: bootstrap "
+         "over triples). Trajectory error in pixels at 64×64; leakage as a share of pixels. **Bold**: the best method."),
         "", _settings_line(result), "",
         "| method | " + " | ".join(f"{k} {METRICS[k][0]}" for k in keys) + " |",
         "|---" * (len(keys) + 1) + "|",
@@ -283,8 +283,8 @@ def report_markdown(result: dict) -> str:
             lines.append(f"| `{name}` | " + " | ".join(f(pc[c][k]) if k in pc.get(c, {}) else "—" for c in classes) + " |")
     s = result["seconds"]
     lines += ["", f"Triples per class: {json.dumps(result['classes'])}.",
-              f"Time: {s['total']:.0f} s in all ({s['methods_and_scoring']:.0f} s running and scoring the methods, "
-              f"{s['set_metrics']:.0f} s FVD/ECS/FID features)."]
+              (f"Time: {s['total']:.0f} s in all ({s['methods_and_scoring']:.0f} s running and scoring the methods, "
+               f"{s['set_metrics']:.0f} s FVD/ECS/FID features).")]
     return "\n".join(lines) + "\n"
 
 

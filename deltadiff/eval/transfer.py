@@ -19,8 +19,14 @@ import math
 
 import numpy as np
 
-from deltadiff.data.world import World, WorldConfig, seed_for
-from deltadiff.eval.world_metrics import leakage, locate_actor, path_direction_correct, path_error, psnr
+from deltadiff.data.world import World, WorldConfig
+from deltadiff.eval.world_metrics import (
+    leakage,
+    locate_actor,
+    path_direction_correct,
+    path_error,
+    psnr,
+)
 
 METRICS = ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found")
 
