@@ -332,8 +332,10 @@ def write_plots(result: dict, folder: Path) -> list[Path]:
         ax.set_title(f"{k} {METRICS[k][0]} per action class", fontsize=10)
         for (i, j), v in np.ndenumerate(grid):
             if np.isfinite(v):
+                r, g, b_, _ = im.cmap(im.norm(v))  # dark text on light cells, light text on dark ones
+                ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b_ > 0.5 else "white"
                 ax.text(j, i, f"{v:.2f}" if k != "trajectory_error" else f"{v:.1f}", ha="center", va="center",
-                        fontsize=6, color="white")
+                        fontsize=6, color=ink)
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
     paths.append(folder / "per_class.png")

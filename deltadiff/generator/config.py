@@ -114,7 +114,7 @@ PRESETS: dict[str, dict] = {
     "micro": dict(latent_size=8, frames=3, width=32, depth=2, heads=2, delta_dim=16, delta_tokens=4, delta_frames=4),
     # pixel space (pixel:4 → 16×16×48, the measured CPU default, docs/autoencoder.md), patch 4 → 16 tokens per frame:
     # a training step took ~2.6 s against ~5.9 s with patch 2 on the shared 2-core CPU (fp32, batch 8)
-    "cpu": dict(latent_channels=48, patch_size=4, prediction="x0"),
+    "cpu": dict(latent_channels=48, patch_size=4, prediction="x0", context_residual=True),
     "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),
