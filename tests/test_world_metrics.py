@@ -58,6 +58,12 @@ def test_transfer_score_of_the_target_and_of_the_copied_demo(triples):
     other = triples[1].target.frames  # a different video as the "mismatched" output
     s = score(tr.target.frames, other, tr.demo.frames, tr.target.frames, tr.target.truth.marker_px)
     assert s["trajectory_error"] < 1.5 and s["direction_accuracy"] == 1.0 and s["leakage"] == 0.0
-    assert s["psnr"] == math.inf and s["delta_psnr"] == math.inf and s["actor_found"] > 0.9
+    from deltadiff.eval.transfer import psnr_cap
+
+    cap = psnr_cap(tr.target.frames[1:])  # an exact reproduction scores the largest finite PSNR of its size
+    assert cap == pytest.approx(10 * math.log10(255**2 * 15 * 64 * 64 * 3))
+    assert s["psnr"] == cap and 0 < s["delta_psnr"] < cap and s["actor_found"] > 0.9
+    same = score(tr.target.frames, tr.target.frames, tr.demo.frames, tr.target.frames, tr.target.truth.marker_px)
+    assert same["delta_psnr"] == 0.0 and same["delta_psnr_t4"] == 0.0  # ∞ − ∞ would be NaN
     copy = score(tr.demo.frames, other, tr.demo.frames, tr.target.frames, tr.target.truth.marker_px)
     assert copy["leakage"] > 0.05 and math.isfinite(copy["psnr"])

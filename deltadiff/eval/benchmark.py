@@ -123,10 +123,11 @@ def _bootstrap(fn, n: int, rounds: int, seed: int) -> float:
 
 
 def set_metrics(videos: dict, references: list, *, fvd: bool = True, fid: bool = True, fid_frames=(4, 8, 15),
-                fvd_n: int | None = None, bootstrap: int = 50, seed: int = 0, device: str | None = None,
-                progress: bool = True) -> dict:
+                fvd_n: int | None = None, fid_n: int | None = None, bootstrap: int = 50, seed: int = 0,
+                device: str | None = None, progress: bool = True) -> dict:
     """FVD, ECS (per pair) and FID of each method's videos against the references, with bootstrap CIs. FVD and ECS
-    use the first `fvd_n` triples (all by default): I3D at 224×224 is the costliest part of the benchmark on a CPU."""
+    use the first `fvd_n` triples and FID the first `fid_n` (all by default): I3D at 224×224 and Inception at 299×299
+    are the costliest part of the benchmark on a CPU."""
     from deltadiff.eval import metrics as M
 
     out = {name: {} for name in videos}
@@ -154,21 +155,22 @@ def set_metrics(videos: dict, references: list, *, fvd: bool = True, fid: bool =
             x = torch.from_numpy(imgs).permute(0, 3, 1, 2)  # uint8 [N, 3, H, W]
             return M.inception_features(x, device=device, progress=progress).double()
 
-        ref_f = feats_of(references)
+        nf = min(n, fid_n or n)
+        ref_f = feats_of(references[:nf])
         for name, vids in videos.items():
-            f = feats_of(vids)
+            f = feats_of(vids[:nf])
 
             def fid_of(idx, f=f):
                 sel = torch.from_numpy((idx[:, None] * k + np.arange(k)).ravel())
                 return M.frechet_distance_features(f[sel], ref_f[sel])
 
             out[name]["fid"] = {"mean": M.frechet_distance_features(f, ref_f),
-                                "ci95": _bootstrap(fid_of, n, bootstrap, seed)}
+                                "ci95": _bootstrap(fid_of, nf, bootstrap, seed)}
     return out
 
 
 def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int = 8, seed: int = 0, fvd: bool = True,
-                  fid: bool = True, fid_frames=(4, 8, 15), fvd_n: int | None = None, samples: int = 4, bootstrap: int = 50,
+                  fid: bool = True, fid_frames=(4, 8, 15), fvd_n: int | None = None, fid_n: int | None = None, samples: int = 4, bootstrap: int = 50,
                   device: str | None = None, progress: bool = True) -> tuple[dict, list]:
     """Everything the report needs: (result dict, sample rows for the grids)."""
     t0 = time.perf_counter()
@@ -177,7 +179,7 @@ def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int 
     t_gen = time.perf_counter() - t0
     result = summarise(got["rows"], got["classes"])
     sets = set_metrics(got["videos"], got["references"], fvd=fvd, fid=fid, fid_frames=fid_frames, fvd_n=fvd_n,
-                       bootstrap=bootstrap, seed=seed, device=device, progress=progress)
+                       fid_n=fid_n, bootstrap=bootstrap, seed=seed, device=device, progress=progress)
     for name, m in sets.items():
         result["methods"][name].update(m)
     order = [k for k in METRICS if any(k in m for m in result["methods"].values())]
@@ -189,6 +191,7 @@ def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int 
                     "set_metrics": round(time.perf_counter() - t0 - t_gen, 1),
                     **{f"method:{k}": round(v, 1) for k, v in got["seconds"].items()}},
         "settings": {"fvd": fvd, "fvd_triples": min(n, fvd_n or n) if fvd else 0, "fid": fid,
+                     "fid_triples": min(n, fid_n or n) if fid else 0,
                      "fid_frames": list(fid_frames), "bootstrap": bootstrap, "seed": seed},
     })  # fmt: skip
     return result, got["samples"]
@@ -205,7 +208,8 @@ def _fmt(k: str, m: dict | None) -> str:
         return "n/a"
     pct = k in ("direction_accuracy", "actor_found", "leakage")
     if pct:
-        return f"{100 * mean:.1f}% ± {100 * ci:.1f}"
+        d = 2 if k == "leakage" else 1  # leakage is a small share: two decimals keep methods apart
+        return f"{100 * mean:.{d}f}% ± {100 * ci:.{d}f}"
     digits = 3 if k in ("ssim", "ecs") else (2 if k not in ("fvd", "fid") else 1)
     sign = "+" if k.startswith("delta_psnr") and mean >= 0 else ""
     return f"{sign}{mean:.{digits}f} ± {ci:.{digits}f}"
@@ -245,7 +249,7 @@ def _settings_line(result: dict) -> str:
     if st.get("fvd"):
         parts.append(f"FVD and ECS on the first {st['fvd_triples']} triples (16-frame clips)")
     if st.get("fid"):
-        parts.append(f"FID on frames {', '.join(map(str, st['fid_frames']))} of every video")
+        parts.append(f"FID on frame(s) {', '.join(map(str, st['fid_frames']))} of the first {st['fid_triples']} triples")
     if st.get("left_out"):
         parts.append("left out (no generator given): " + ", ".join(st["left_out"]))
     return ("Settings: " + "; ".join(parts) + ".") if parts else ""

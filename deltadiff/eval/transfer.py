@@ -36,20 +36,29 @@ def _psnr_frame(a: np.ndarray, b: np.ndarray, t: int) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def psnr_cap(frames: np.ndarray) -> float:
+    """The largest finite PSNR uint8 frames of this size can have (one pixel one level off): 10·log10(255²·N).
+    Per-triple PSNRs are capped there, so an exact reproduction (PSNR = ∞, e.g. `static` on a `still` target) counts
+    as the best possible score in the means instead of being dropped from them, and ΔPSNR of two exact ones is 0."""
+    return 10 * math.log10(255.0**2 * np.asarray(frames).size)
+
+
 def score(generated: np.ndarray, mismatched: np.ndarray, demo: np.ndarray, target_frames: np.ndarray,
           target_marker: np.ndarray) -> dict:
     """All metrics of one triple for one method (videos uint8 [T, H, W, 3], frame 0 = context)."""
     pos, found = locate_actor(generated)  # once per video: both path metrics read it
     err, found_share = path_error(pos, found, target_marker)
     t4 = min(4, len(generated) - 1)
-    p = psnr(generated, target_frames)
+    cap, cap1 = psnr_cap(target_frames[1:]), psnr_cap(target_frames[t4])
+    p = min(psnr(generated, target_frames), cap)
     return {
         "trajectory_error": err,
         "direction_accuracy": float(path_direction_correct(pos, target_marker)),
         "leakage": leakage(generated, demo, target_frames),
         "psnr": p,
-        "delta_psnr": p - psnr(mismatched, target_frames),
-        "delta_psnr_t4": _psnr_frame(generated, target_frames, t4) - _psnr_frame(mismatched, target_frames, t4),
+        "delta_psnr": p - min(psnr(mismatched, target_frames), cap),
+        "delta_psnr_t4": (min(_psnr_frame(generated, target_frames, t4), cap1)
+                          - min(_psnr_frame(mismatched, target_frames, t4), cap1)),
         "actor_found": found_share,
     }
 
