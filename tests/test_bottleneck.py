@@ -83,6 +83,25 @@ def test_tiny_pretraining_path_matches_inference_path():
     assert m.mask_token.grad is not None and m.mask_token.grad.abs().sum() > 0
 
 
+def test_motion_energy_target():
+    """Rectified change per 2×2 cell: a one-pixel shift of an edge gives energy only where the edge moved, both ways."""
+    from deltadiff.encoders.tiny import motion_dim, motion_targets
+
+    cfg = preset("micro", image_size=16, num_frames=3, patch_size=8, motion_target="energy", norm_pix=False)
+    px = torch.zeros(1, 3, 3, 16, 16)
+    px[:, 0, :, :, :4], px[:, 1, :, :, :6], px[:, 2, :, :, :6] = 1, 1, 1  # a bright band grows by 2 px, then stops
+    e = motion_targets(px, cfg)  # [1, 2, 4 patches, (8/2)² · 3]
+    assert e.shape == (1, 2, 4, motion_dim(cfg) // 2) and (e >= 0).all()
+    cells = e[0, 0, 0].reshape(4, 4, 3)  # patch (0, 0): rows of 2×2 cells, columns x = 0-1, 2-3, 4-5, 6-7
+    assert torch.allclose(cells[:, 2], torch.ones(4, 3)) and cells[:, [0, 1, 3]].abs().sum() == 0
+    assert e[0, 1].abs().sum() == 0  # no change from frame 1 to 2
+    m = MaskedVideoModel(cfg)
+    assert m.motion_head.weight.abs().sum() == 0  # starts at "no motion"
+    loss = MaskedVideoLoss(0.5, 1.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert m.motion_head.weight.grad.abs().sum() > 0
+
+
 def test_action_encoder_round_trip(tmp_path):
     torch.manual_seed(0)
     m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))

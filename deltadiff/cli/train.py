@@ -34,6 +34,8 @@ def foundation(
     lr: float = typer.Option(1e-3, "--lr"),
     mask_ratio: float = typer.Option(0.75, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame."),
     motion_weight: float = typer.Option(1.0, "--motion-weight", min=0.0, help="Weight of the next-frame change target (0: masked modelling only)."),
+    motion_target: str = typer.Option("pixels", "--motion-target", help="pixels (signed next-frame change of the patch) | coarse | energy (rectified change per 2×2 cell, both directions; see docs/results.md, third session)."),
+    norm_pix: bool = typer.Option(True, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE)."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16, help="Square frame size; must be a multiple of the patch size."),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -47,7 +49,8 @@ def foundation(
     """Pretrain the tiny foundation model self-supervised (masked video modelling); resumes if OUT/state exists."""
     from deltadiff.encoders.tiny import preset as model_preset
 
-    mcfg = model_preset(preset, num_frames=frames, image_size=size, mask_ratio=mask_ratio, motion_weight=motion_weight)
+    mcfg = model_preset(preset, num_frames=frames, image_size=size, mask_ratio=mask_ratio, motion_weight=motion_weight,
+                        motion_target=motion_target, norm_pix=norm_pix)
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(100, steps // 10))

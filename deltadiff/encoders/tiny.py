@@ -32,7 +32,8 @@ class TinyFoundationConfig:
     temporal_layers: int = 2
     mask_ratio: float = 0.75
     motion_weight: float = 1.0  # weight of the frame-difference target (0: plain masked modelling)
-    motion_target: str = "pixels"  # "pixels": the patch's own change; "coarse": 4×4-pooled change over the 3×3 patch neighbourhood
+    motion_target: str = "pixels"  # "pixels": the patch's own change; "coarse": 4×4-pooled change over the 3×3 patch
+    # neighbourhood; "energy": the rectified change |x_{t+1} − x_t| and |x_t − x_{t−1}| per 2×2 cell (motion energy)
     norm_pix: bool = True  # MAE's per-patch normalised pixel targets
 
     def to_hf(self):
@@ -67,7 +68,9 @@ def motion_dim(config: TinyFoundationConfig) -> int:
         return 3 * config.patch_size**2
     if config.motion_target == "coarse":
         return 3 * (3 * config.patch_size // 4) ** 2
-    raise ConfigError(f"unknown motion target {config.motion_target!r}; choose pixels or coarse")
+    if config.motion_target == "energy":
+        return 2 * 3 * (config.patch_size // 2) ** 2  # forward and backward, 3 channels, (p/2)² cells
+    raise ConfigError(f"unknown motion target {config.motion_target!r}; choose pixels, coarse or energy")
 
 
 def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
@@ -78,6 +81,10 @@ def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.
     their texture, so the target rewards knowing the motion rather than reproducing edges.
     """
     p = config.patch_size
+    if config.motion_target == "energy":  # rectified: its mean over tokens is the clip's motion energy, not ≈ 0
+        b, t = pixels.shape[:2]
+        change = F.avg_pool2d((pixels[:, 1:] - pixels[:, :-1]).abs().flatten(0, 1), 2).unflatten(0, (b, t - 1))
+        return rearrange(change, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p // 2, q=p // 2)
     if config.motion_target == "pixels":
         patches = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
         return patches[:, 1:] - patches[:, :-1]
@@ -104,6 +111,8 @@ class MaskedVideoModel(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
         self.motion_head = nn.Linear(c, motion_dim(config))
+        if config.motion_target == "energy":  # start at "no motion": a random head's huge first loss swamps the clip
+            nn.init.zeros_(self.motion_head.weight), nn.init.zeros_(self.motion_head.bias)
 
     def forward(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """pixels [B, T, 3, H, W] in [0, 1]; mask [B, T, N] bool (True = hidden). Returns z [B, T, N, C]."""
@@ -151,6 +160,11 @@ class MaskedVideoLoss:
         loss = (per_patch * mask).sum() / mask.sum()
         if self.motion_weight and t > 1:
             change = motion_targets(pixels, model.config)  # [B, T-1, N, D]
-            motion = F.mse_loss(model.motion_head(z[:, :-1]).float(), change) / change.pow(2).mean().clamp_min(1e-6)
+            if model.config.motion_target == "energy":  # z_t predicts the energy to the next frame and from the last
+                pred, d = model.motion_head(z).float(), change.shape[-1]
+                err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], change) + F.mse_loss(pred[:, 1:, :, d:], change))
+            else:
+                err = F.mse_loss(model.motion_head(z[:, :-1]).float(), change)
+            motion = err / change.pow(2).mean().clamp_min(1e-6)
             loss = loss + self.motion_weight * motion
         return loss
