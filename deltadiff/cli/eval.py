@@ -8,7 +8,6 @@ short-side resize + centre crop) before any metric sees it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -119,15 +118,6 @@ def evaluate(gen: list, ref: list, metrics: list[str], *, other: list | None = N
     return {m: res[m] for m in metrics}
 
 
-def _jsonable(x):
-    """+∞ PSNR (identical videos) and other non-finite floats become strings: strict JSON has no Infinity."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    return x
-
-
 def _fmt(v) -> str:
     if v is None:
         return "—"
@@ -174,10 +164,9 @@ def videos(
     }  # fmt: skip
     _print_table(report)
     if out is not None:
-        from deltadiff.io import atomic_path
+        from deltadiff.io import write_json
 
-        with atomic_path(out) as tmp:
-            tmp.write_text(json.dumps(_jsonable(report), indent=2, ensure_ascii=False) + "\n")
+        write_json(out, report)
         typer.echo(f"wrote {out}")
 
 
@@ -222,8 +211,7 @@ def transfer(
     pipe = _load(model, device)
     if none_model and none_generator:
         raise ConfigError("give --none-model or --none-generator, not both")
-    if none_generator is not None and not none_generator.is_dir():
-        raise InputNotFoundError(f"--none-generator {none_generator}: no such generator folder")
+    _generator_dir("--none-generator", none_generator)
     none_pipe = _load(none_model, device, variant="none") if none_model else None
     if none_generator is not None:
         none_pipe = pipe.with_generator(none_generator, "none")
@@ -234,9 +222,9 @@ def transfer(
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["settings"] = {"steps": steps or pipe.config.steps, "sampler": sampler or pipe.config.sampler,
                           "guidance": pipe.config.guidance if guidance is None else guidance}
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(result), indent=2))
-    tmp.replace(out)
+    from deltadiff.io import write_json
+
+    write_json(out, result)
     table = report_markdown(result)
     out.with_suffix(".md").write_text(table)
     typer.echo(table)
@@ -244,6 +232,13 @@ def transfer(
 
 
 ABLATIONS = Path(__file__).resolve().parents[2] / "models" / "ablations"
+ABLATION_FLAGS = {"none_bottleneck": "--none-generator", "temporal_norm": "--temporal-norm-generator"}
+
+
+def _generator_dir(flag: str, path: Path | None) -> Path | None:
+    if path is not None and not path.is_dir():
+        raise InputNotFoundError(f"{flag} {path}: no such generator folder")
+    return path
 ALL_METHODS = ("deltadiff", "null_action", "none_bottleneck", "temporal_norm", "copy_demo", "flow_warp", "static")
 
 
@@ -292,17 +287,14 @@ def benchmark(
         raise ConfigError(f"--fid-frames {fid_frames!r}: give frame numbers separated by commas, e.g. 4,8,15") from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
-    for flag, path in (("--none-generator", none_generator), ("--temporal-norm-generator", temporal_norm_generator)):
-        if path is not None and not path.is_dir():
-            raise InputNotFoundError(f"{flag} {path}: no such generator folder")
+    given = {"none_bottleneck": _generator_dir(ABLATION_FLAGS["none_bottleneck"], none_generator),
+             "temporal_norm": _generator_dir(ABLATION_FLAGS["temporal_norm"], temporal_norm_generator)}
     # the bundled ablation generators belong to the bundled model's encoder: only its default run uses them
-    bundled = checkpoint is None
-    gens = {"none_bottleneck": none_generator or (ABLATIONS / "none" if bundled else None),
-            "temporal_norm": temporal_norm_generator or (ABLATIONS / "temporal_norm" if bundled else None)}
-    missing = [m for m in ("none_bottleneck", "temporal_norm") if m in chosen and (gens[m] is None or not gens[m].is_dir())]
+    bundled = {"none_bottleneck": ABLATIONS / "none", "temporal_norm": ABLATIONS / "temporal_norm"}
+    gens = {m: given[m] or (bundled[m] if checkpoint is None and bundled[m].is_dir() else None) for m in given}
+    missing = [m for m in gens if m in chosen and gens[m] is None]
     for m in missing:
-        typer.echo(f"note: no generator for {m} ({gens[m] or 'give --' + m.split('_bottleneck')[0].replace('_', '-') + '-generator'}); "
-                   "that row is left out", err=True)
+        typer.echo(f"note: no generator for {m} (give {ABLATION_FLAGS[m]}); that row is left out", err=True)
     pipe = _load(checkpoint, device)
     kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
     use = {m: gens[m] if m in chosen and m not in missing else None for m in gens}

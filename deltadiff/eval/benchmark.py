@@ -51,12 +51,12 @@ def _ci(v: np.ndarray) -> float:
     return float(1.96 * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def collect(methods: dict, world: World, n: int, *, batch_size: int = 8, seed: int = 0, keep_videos: bool = False,
+def collect(methods: dict, world: World, n: int, *, batch_size: int = 8, seed: int = 0, keep_videos: int = 0,
             samples: int = 0, progress: bool = True) -> dict:
     """Run every method on the first `n` held-out mismatched pairs and score each triple.
 
     Returns {"rows": {method: [per-triple dict]}, "classes": [...], "videos": {method: [uint8 videos]} and
-    "references" (when keep_videos), "samples": [{label: video}] for the first `samples` triples, "seconds": {method}}.
+    "references" for the first `keep_videos` triples (what FVD/FID read), "samples": [{label: video}] for the first `samples` triples, "seconds": {method}}.
     """
     from deltadiff.eval.metrics import ssim_per_pair
 
@@ -82,12 +82,10 @@ def collect(methods: dict, world: World, n: int, *, batch_size: int = 8, seed: i
                 for p, g, gm, ss in zip(pairs, gen, gen_mis, ssims):
                     rows[name].append({**score(g, gm, p.triple.demo.frames, p.target.frames, p.target.truth.marker_px),
                                        "ssim": float(ss)})
-                if keep_videos:
-                    videos[name] += list(gen)
+                videos[name] += list(gen[: max(0, keep_videos - s)])
                 outputs[name] = gen
                 bar.update(len(pairs))
-            if keep_videos:
-                references += list(targets)
+            references += list(targets[: max(0, keep_videos - s)])
             classes += [p.triple.target.truth.action for p in pairs]
             for j in range(min(len(pairs), samples - len(shown))):
                 shown.append({"demo": demos[j], "context": ctx[j], **{m: o[j] for m, o in outputs.items()},
@@ -170,12 +168,13 @@ def set_metrics(videos: dict, references: list, *, fvd: bool = True, fid: bool =
 
 
 def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int = 8, seed: int = 0, fvd: bool = True,
-                  fid: bool = True, fid_frames=(4, 8, 15), fvd_n: int | None = None, fid_n: int | None = None, samples: int = 4, bootstrap: int = 50,
-                  device: str | None = None, progress: bool = True) -> tuple[dict, list]:
+                  fid: bool = True, fid_frames=(4, 8, 15), fvd_n: int | None = None, fid_n: int | None = None,
+                  samples: int = 4, bootstrap: int = 50, device: str | None = None, progress: bool = True) -> tuple[dict, list]:
     """Everything the report needs: (result dict, sample rows for the grids)."""
     t0 = time.perf_counter()
-    got = collect(methods, world, n, batch_size=batch_size, seed=seed, keep_videos=fvd or fid, samples=samples,
-                  progress=progress)
+    n_fvd, n_fid = min(n, fvd_n or n) if fvd else 0, min(n, fid_n or n) if fid else 0
+    got = collect(methods, world, n, batch_size=batch_size, seed=seed, keep_videos=max(n_fvd, n_fid), samples=samples,
+                  progress=progress)  # only the videos FVD/FID read are kept
     t_gen = time.perf_counter() - t0
     result = summarise(got["rows"], got["classes"])
     sets = set_metrics(got["videos"], got["references"], fvd=fvd, fid=fid, fid_frames=fid_frames, fvd_n=fvd_n,
@@ -190,8 +189,7 @@ def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int 
         "seconds": {"total": round(time.perf_counter() - t0, 1), "methods_and_scoring": round(t_gen, 1),
                     "set_metrics": round(time.perf_counter() - t0 - t_gen, 1),
                     **{f"method:{k}": round(v, 1) for k, v in got["seconds"].items()}},
-        "settings": {"fvd": fvd, "fvd_triples": min(n, fvd_n or n) if fvd else 0, "fid": fid,
-                     "fid_triples": min(n, fid_n or n) if fid else 0,
+        "settings": {"fvd": fvd, "fvd_triples": n_fvd, "fid": fid, "fid_triples": n_fid,
                      "fid_frames": list(fid_frames), "bootstrap": bootstrap, "seed": seed},
     })  # fmt: skip
     return result, got["samples"]
@@ -366,25 +364,13 @@ def write_samples(samples: list[dict], folder: Path, fps: float = 8.0) -> list[P
 
 def write_report(result: dict, samples: list[dict], out: Path, fps: float = 8.0) -> list[Path]:
     """Write report.json, report.md, plots/ and samples/ into `out` (each file written atomically)."""
-    from deltadiff.io import atomic_path
+    from deltadiff.io import atomic_path, write_json
 
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (("report.json", json.dumps(_jsonable(result), indent=2, ensure_ascii=False) + "\n"),
-                       ("report.md", report_markdown(result))):
-        with atomic_path(out / name) as tmp:
-            Path(tmp).write_text(text)
-        written.append(out / name)
+    written = [write_json(out / "report.json", result)]
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(report_markdown(result))
+    written.append(out / "report.md")
     written += write_plots(result, out / "plots")
     written += write_samples(samples, out / "samples", fps)
     return written
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x

@@ -52,7 +52,7 @@ class GeneratorConfig:
     # pass the noise through and stalls (measured: loss 0.88 after 500 steps, samples stay noise); x̂0 is low-rank
     prediction: str = "v"
     # x0-prediction only: the network predicts the change from the context, x̂0 = context + out (every frame). The
-    # context's 768-number tokens then reach the output exactly instead of through the width-192 trunk, so a static
+    # context's 768-number tokens (cpu preset) then reach the output exactly instead of through the width-128 trunk, so a static
     # scene is right from step 0 and training spends itself on what moves
     context_residual: bool = False
     p_drop_delta: float = 0.1  # condition dropout for classifier-free guidance (independent draws)

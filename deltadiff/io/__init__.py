@@ -8,7 +8,7 @@ Writing: `write_video` (mp4/h264 yuv420p, webm/vp9, gif), `write_image`; grids: 
 from deltadiff.io.frames import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, resize_frames
 from deltadiff.io.grid import contact_sheet, video_grid
 from deltadiff.io.video import VideoInfo, probe, read_image, read_video
-from deltadiff.io.writer import atomic_path, write_image, write_video
+from deltadiff.io.writer import atomic_path, write_image, write_json, write_video
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -23,6 +23,7 @@ __all__ = [
     "video_grid",
     "write_grid",
     "write_image",
+    "write_json",
     "write_video",
 ]
 

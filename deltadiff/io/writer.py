@@ -7,6 +7,8 @@ Every writer is atomic: it writes a hidden temporary file beside the target and 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from fractions import Fraction
@@ -119,4 +121,23 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
         raise OutputError(f"{path}: unsupported image format {suffix or '(none)'}; use one of {', '.join(sorted(IMAGE_FORMATS))}")
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format={".jpg": "JPEG"}.get(suffix, suffix[1:].upper()))
+    return path
+
+
+def _jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return "inf" if x > 0 else "-inf" if x < 0 else "nan"
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write `obj` as indented UTF-8 JSON, atomically. Non-finite floats (+∞ PSNR of identical videos, NaN) become
+    the strings "inf", "-inf" and "nan": strict JSON has no Infinity."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
