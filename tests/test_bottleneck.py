@@ -71,8 +71,8 @@ def test_p_learns_what_a_frame_explains(tmp_path):
 
 
 def test_tiny_pretraining_path_matches_inference_path():
-    torch.manual_seed(0)
-    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))
+    torch.manual_seed(0)  # without a stem the adapter runs transformers' own forward: both paths must agree
+    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4, motion_stem="none"))
     video = torch.rand(2, 4, 3, 32, 32) * 2 - 1
     z_train = m((video + 1) / 2)  # no mask
     z_infer = VideoPrismEncoder(model=m.encoder).encode(video).z
@@ -81,6 +81,32 @@ def test_tiny_pretraining_path_matches_inference_path():
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     assert m.mask_token.grad is not None and m.mask_token.grad.abs().sum() > 0
+
+
+def test_motion_stem_saves_loads_and_sees_only_change(tmp_path):
+    from deltadiff.encoders.tiny import STEM_FILE, save_foundation
+
+    torch.manual_seed(0)
+    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4, motion_stem="rgb"))
+    torch.nn.init.normal_(m.stem.proj.weight, std=0.5)
+    video = torch.rand(2, 4, 3, 32, 32) * 2 - 1
+    folder = save_foundation(m, tmp_path / "foundation")
+    assert (folder / STEM_FILE).exists()
+    enc = VideoPrismEncoder(folder)
+    f = enc.encode(video)
+    torch.testing.assert_close(m((video + 1) / 2), f.z, atol=1e-5, rtol=1e-5)
+    # the stem reads x_t − x_{t−1}: on a still clip it adds only its bias; on a moving clip z changes where frames change
+    still = video[:, :1].expand(-1, 4, -1, -1, -1)
+    with torch.no_grad():
+        out = m.stem((still + 1) / 2)
+    torch.testing.assert_close(out, m.stem.proj.bias.expand_as(out))
+    assert (f.z[:, 1:] - enc.encode(still).z[:, 1:]).abs().mean() > 1e-2
+    # a stem-free model saved into the same folder removes the old stem file
+    m.stem = None
+    save_foundation(m, folder)
+    assert not (folder / STEM_FILE).exists()
+    with pytest.raises(ConfigError, match="motion stem"):
+        MaskedVideoModel(preset("micro", motion_stem="sobel"))
 
 
 def test_motion_energy_target():

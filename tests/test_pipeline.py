@@ -103,7 +103,8 @@ def test_benchmark_cli_runs_every_method_and_writes_the_report(model, tmp_path):
     _ok(CliRunner().invoke(app, ["eval", "benchmark", "--model", str(model), "--out", str(out), "--n", "3",
                                  "--batch-size", "2", "--steps", "1", "--none-generator", gen,
                                  "--temporal-norm-generator", gen, "--fvd-n", "2", "--fid-frames", "8",
-                                 "--samples", "1", "--bootstrap", "4", "--device", "cpu"]))
+                                 "--samples", "1", "--bootstrap", "4", "--device", "cpu",
+                                 "--transfer-json", str(tmp_path / "transfer.json")]))
     report = json.loads((out / "report.json").read_text())
     assert list(report["methods"]) == ["deltadiff", "null_action", "none_bottleneck", "temporal_norm", "copy_demo",
                                        "flow_warp", "static"]
@@ -114,6 +115,11 @@ def test_benchmark_cli_runs_every_method_and_writes_the_report(model, tmp_path):
     md = (out / "report.md").read_text()
     assert "| `flow_warp` |" in md and "Where deltadiff does not win" in md
     assert (out / "plots" / "metrics.png").stat().st_size > 0 and (out / "samples" / "triple_000.mp4").exists()
+    transfer = json.loads((tmp_path / "transfer.json").read_text())  # eval transfer's shape, from the same rows
+    assert list(transfer["methods"]) == ["deltadiff", "null_action", "none_bottleneck"]
+    for name, m in transfer["methods"].items():
+        assert m["psnr"] == report["methods"][name]["psnr"]["mean"] and "fvd" not in m
+    assert transfer["n_triples"] == 3 and (tmp_path / "transfer.md").exists()
     r = CliRunner().invoke(app, ["eval", "benchmark", "--model", str(model), "--out", str(out), "--methods", "magic"])
     assert r.exit_code != 0
 

@@ -206,8 +206,7 @@ def transfer(
     from deltadiff.eval.transfer import evaluate_transfer, report_markdown
 
     torch.set_flush_denormal(True)
-    if out.suffix != ".json" or not out.parent.exists():
-        raise ConfigError(f"--out {out}: give a .json path in an existing folder")
+    _transfer_path(out)
     pipe = _load(model, device)
     if none_model and none_generator:
         raise ConfigError("give --none-model or --none-generator, not both")
@@ -222,13 +221,24 @@ def transfer(
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["settings"] = {"steps": steps or pipe.config.steps, "sampler": sampler or pipe.config.sampler,
                           "guidance": pipe.config.guidance if guidance is None else guidance}
+    _write_transfer(out, result)
+    typer.echo(report_markdown(result))
+    typer.echo(f"wrote {out} and {out.with_suffix('.md')} ({result['seconds']:.0f} s)")
+
+
+def _transfer_path(out: Path | None) -> None:
+    if out is not None and (out.suffix != ".json" or not out.parent.exists()):
+        raise ConfigError(f"{out}: give a .json path in an existing folder for the transfer report")
+
+
+def _write_transfer(out: Path, result: dict) -> list[Path]:
+    """The transfer report as JSON plus its markdown table beside it (.md)."""
+    from deltadiff.eval.transfer import report_markdown
     from deltadiff.io import write_json
 
     write_json(out, result)
-    table = report_markdown(result)
-    out.with_suffix(".md").write_text(table)
-    typer.echo(table)
-    typer.echo(f"wrote {out} and {out.with_suffix('.md')} ({result['seconds']:.0f} s)")
+    out.with_suffix(".md").write_text(report_markdown(result))
+    return [out, out.with_suffix(".md")]
 
 
 ABLATIONS = Path(__file__).resolve().parents[2] / "models" / "ablations"
@@ -263,6 +273,7 @@ def benchmark(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     seed: int = typer.Option(0, "--seed", help="Noise seeds are seed + triple index."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, … (default: CUDA when present)."),
+    transfer_json: Path = typer.Option(None, "--transfer-json", help="Also write the transfer measurement (`eval transfer`'s JSON and .md) from this run's deltadiff, null-action and none-bottleneck rows: the same triples and seeds, so no second run is needed."),
 ) -> None:
     """Every method (deltadiff, null action, none / temporal-norm bottlenecks, copy-demo, flow-warp, static) on the
     same held-out transfer triples, every metric (world metrics, PSNR/SSIM, ΔPSNR, ECS, FVD, FID), mean and 95% CI,
@@ -287,6 +298,7 @@ def benchmark(
         raise ConfigError(f"--fid-frames {fid_frames!r}: give frame numbers separated by commas, e.g. 4,8,15") from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
+    _transfer_path(transfer_json)
     given = {"none_bottleneck": _generator_dir(ABLATION_FLAGS["none_bottleneck"], none_generator),
              "temporal_norm": _generator_dir(ABLATION_FLAGS["temporal_norm"], temporal_norm_generator)}
     # the bundled ablation generators belong to the bundled model's encoder: only its default run uses them
@@ -311,5 +323,12 @@ def benchmark(
                                "guidance": cfg.guidance if guidance is None else guidance,
                                "model": str(checkpoint or "models/cpu-default"), "left_out": missing})
     written = write_report(result, shown, out, fps=cfg.fps)
+    if transfer_json is not None:
+        from deltadiff.eval.transfer import transfer_view
+
+        view = transfer_view(result, n_triples)
+        view.update(command=result["command"], seconds=result["seconds"]["total"],
+                    settings={k: result["settings"][k] for k in ("steps", "sampler", "guidance", "model")})
+        written += _write_transfer(transfer_json, view)
     typer.echo(report_markdown(result).split("\n## ")[0])
     typer.echo(f"wrote {len(written)} files to {out} ({result['seconds']['total']:.0f} s)")

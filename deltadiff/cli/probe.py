@@ -65,7 +65,14 @@ def _random_init_action_accuracy(enc, n_clips: int, device: str) -> dict:
     if enc.encoder.name != "videoprism":
         return {"skipped": f"only for VideoPrism-shaped encoders, not {enc.encoder.name}"}
     torch.manual_seed(0)
-    rand = VideoPrismVisionModel(enc.encoder.model.config).to(device)
+    trained = enc.encoder.model
+    rand = VideoPrismVisionModel(trained.config)
+    if getattr(trained, "stem", None) is not None:  # the tiny default's motion stem is part of the architecture
+        from deltadiff.encoders.tiny import MotionStem, TinyVideoPrism
+
+        stem = trained.stem
+        rand = TinyVideoPrism(rand, MotionStem(stem.kind, stem.proj.kernel_size[0], stem.proj.out_channels))
+    rand = rand.to(device)
     r = run_probes(ActionEncoder(VideoPrismEncoder(model=rand), None, "none", enc.meta), ("none",), n_clips=n_clips, n_pairs=1)
     return {"z_action_accuracy": r["variants"]["none"]["action_accuracy"], "action_chance": r["variants"]["none"]["action_chance"]}
 

@@ -31,11 +31,12 @@ def foundation(
     preset: str = typer.Option("tiny", "--preset", help="Model size: tiny (CPU default) or micro (tests)."),
     steps: int = typer.Option(800, "--steps", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
-    lr: float = typer.Option(1e-3, "--lr"),
-    mask_ratio: float = typer.Option(0.75, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame."),
-    motion_weight: float = typer.Option(1.0, "--motion-weight", min=0.0, help="Weight of the next-frame change target (0: masked modelling only)."),
-    motion_target: str = typer.Option("pixels", "--motion-target", help="pixels (signed next-frame change of the patch) | coarse | energy (rectified change per 2×2 cell, both directions; see docs/results.md, third session)."),
-    norm_pix: bool = typer.Option(True, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE)."),
+    lr: float = typer.Option(3e-3, "--lr"),
+    mask_ratio: float = typer.Option(None, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame [preset's]."),
+    motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Weight of the motion target (0: masked modelling only) [preset's]."),
+    motion_target: str = typer.Option(None, "--motion-target", help="energy (rectified change per 2×2 cell, both directions) | pixels (signed next-frame change of the patch) | coarse [preset's]; docs/results.md compares them."),
+    motion_stem: str = typer.Option(None, "--motion-stem", help="rgb | grey | none: the temporal stage also reads a patch embedding of the change from the previous frame [preset's]."),
+    norm_pix: bool = typer.Option(None, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE) [preset's]."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16, help="Square frame size; must be a multiple of the patch size."),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -49,8 +50,9 @@ def foundation(
     """Pretrain the tiny foundation model self-supervised (masked video modelling); resumes if OUT/state exists."""
     from deltadiff.encoders.tiny import preset as model_preset
 
-    mcfg = model_preset(preset, num_frames=frames, image_size=size, mask_ratio=mask_ratio, motion_weight=motion_weight,
-                        motion_target=motion_target, norm_pix=norm_pix)
+    chosen = {"mask_ratio": mask_ratio, "motion_weight": motion_weight, "motion_target": motion_target,
+              "motion_stem": motion_stem, "norm_pix": norm_pix}
+    mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(100, steps // 10))
@@ -157,7 +159,7 @@ def all_stages(
     foundation_steps: int = typer.Option(800, "--foundation-steps", min=1),
     bottleneck_steps: int = typer.Option(400, "--bottleneck-steps", min=1),
     autoencoder_steps: int = typer.Option(300, "--autoencoder-steps", min=1),
-    generator_steps: int = typer.Option(1500, "--generator-steps", min=1),
+    generator_steps: int = typer.Option(600, "--generator-steps", min=1, help="600: the bundled model's (models/cpu-default/README.md)."),
     generator_preset: str = typer.Option("cpu", "--generator-preset", help="micro | cpu | gpu-s | gpu-b | paper."),
     foundation_preset: str = typer.Option("tiny", "--foundation-preset", help="tiny (CPU default) | micro (tests)."),
     autoencoder: str = typer.Option("pixel:4", "--autoencoder", help="pixel:P (pixel space, space-to-depth by P: the measured CPU default, docs/autoencoder.md), tiny (train the tiny AE as a stage) or an autoencoder / diffusers VAE folder."),
@@ -195,7 +197,7 @@ def all_stages(
                       **({"cond": cond} if cond else {}))
     tc = lambda steps, bs, lr, warm, ema=None, prec="no": _train_config(steps, bs, lr, device, seed, max(1, steps // 4), prec, 0,  # noqa: E731
                                                                        warmup=min(warm, steps // 10), ema=ema)
-    stages = {"foundation": tc(foundation_steps, 8, 1e-3, 100), "bottleneck": tc(bottleneck_steps, 16, 1e-3, 50),
+    stages = {"foundation": tc(foundation_steps, 8, 3e-3, 100), "bottleneck": tc(bottleneck_steps, 16, 1e-3, 50),
               "autoencoder": tc(autoencoder_steps, 16, 2e-3, 50), "generator": tc(generator_steps, 8, 5e-4, 150, 0.999)}
     if dry_run:
         typer.echo(json.dumps({"data": data, "foundation": asdict(fcfg), "autoencoder": asdict(acfg) if autoencoder == "tiny" else autoencoder,

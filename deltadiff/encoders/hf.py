@@ -100,9 +100,14 @@ class VideoPrismEncoder(_HFEncoder):
         else:
             model = self.model_class().from_pretrained(path, local_files_only=True)
         self._configure(model.config, path)
-        return model
+        from deltadiff.encoders.tiny import MotionStem, TinyVideoPrism
+
+        stem = MotionStem.load(path)  # deltadiff's tiny default may carry a frame-change stem (encoders/tiny.py)
+        return model if stem is None else TinyVideoPrism(model, stem)
 
     def _forward(self, pixels: torch.Tensor) -> Features:
+        if hasattr(self.model, "stem"):
+            return Features(*self.model(pixels))
         b, t = pixels.shape[:2]
         num_frames = self.model.config.num_frames
         out = self.model(pixel_values_videos=pixels, interpolate_pos_encoding=t != num_frames)

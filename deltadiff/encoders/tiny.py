@@ -1,16 +1,20 @@
 """The CPU default foundation model: a tiny VideoPrism (same factorised spatial → temporal shape as the paper's
-encoder), pretrained self-supervised by masked video modelling on unlabeled clips.
+encoder) with a motion stem, pretrained self-supervised on unlabeled clips.
 
-Objective (SimMIM-style, Xie et al. 2022, with per-frame random masks as in VideoMAE's ablations): replace a random
-`mask_ratio` of patch embeddings by a learned mask token, run the encoder, and regress the normalised pixels of the
-masked patches from z with a linear head. Masks are drawn independently per frame, so a masked patch is often visible in
-a neighbouring frame at a displaced position: filling it in needs the temporal layers to model motion, which is exactly
-what z must carry for δ. No labels are used anywhere.
+- Motion stem (`MotionStem`): where the temporal stage reads the per-frame features, it also reads a patch embedding of
+  the change from the previous frame. The spatial stage stays per-frame, so P(per-frame features) cannot predict this
+  path and δ = z − P(h) keeps it.
+- Objective (`MaskedVideoLoss`): masked modelling (SimMIM-style, Xie et al. 2022, per-frame random masks as in
+  VideoMAE's ablations: replace a random `mask_ratio` of patch embeddings by a learned mask token and regress the hidden
+  patches' pixels from z) plus a motion target regressed from z_t — by default the rectified change ("motion energy")
+  to the next and from the previous frame per 2×2 cell. No labels are used anywhere. docs/results.md has the study that
+  chose these defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -30,11 +34,12 @@ class TinyFoundationConfig:
     mlp_ratio: int = 4
     spatial_layers: int = 4
     temporal_layers: int = 2
-    mask_ratio: float = 0.75
-    motion_weight: float = 1.0  # weight of the frame-difference target (0: plain masked modelling)
-    motion_target: str = "pixels"  # "pixels": the patch's own change; "coarse": 4×4-pooled change over the 3×3 patch
-    # neighbourhood; "energy": the rectified change |x_{t+1} − x_t| and |x_t − x_{t−1}| per 2×2 cell (motion energy)
-    norm_pix: bool = True  # MAE's per-patch normalised pixel targets
+    mask_ratio: float = 0.5
+    motion_weight: float = 2.0  # weight of the motion target (0: plain masked modelling)
+    motion_target: str = "energy"  # "energy": the rectified change |x_{t+1} − x_t| and |x_t − x_{t−1}| per 2×2 cell
+    # (motion energy); "pixels": the patch's own signed change; "coarse": 4×4-pooled change over the 3×3 neighbourhood
+    norm_pix: bool = False  # MAE's per-patch normalised pixel targets
+    motion_stem: str = "rgb"  # "rgb" | "grey" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1}
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -60,7 +65,11 @@ PRESETS = {
 def preset(name: str, **overrides) -> TinyFoundationConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown foundation preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return TinyFoundationConfig(**{**asdict(PRESETS[name]), **overrides})
+    config = TinyFoundationConfig(**{**asdict(PRESETS[name]), **overrides})
+    if config.motion_stem not in STEMS:
+        raise ConfigError(f"unknown motion stem {config.motion_stem!r}; choose one of {', '.join(STEMS)}")
+    motion_dim(config)  # checks the motion target's name
+    return config
 
 
 def motion_dim(config: TinyFoundationConfig) -> int:
@@ -97,6 +106,102 @@ def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.
     return rearrange(windows, "(b t) d n -> b t n d", b=b)
 
 
+STEM_FILE = "motion_stem.safetensors"
+STEMS = ("none", "rgb", "grey")
+
+
+class MotionStem(nn.Module):
+    """Patch embedding of the change from the previous frame (zero at t = 0), added to the per-frame features where the
+    temporal stage reads them. The spatial stage stays per-frame, so P(spatial) cannot predict this path and δ keeps it.
+
+    Why: a 20-minute CPU pretraining does not teach the temporal layers to difference frames by attention (docs/
+    results.md: they added ~1 % to z and probed at chance); this gives them the change directly, as tubelet embeddings
+    do in ViViT/VideoMAE, while keeping the per-frame/spatio-temporal split that δ needs.
+    """
+
+    def __init__(self, kind: str, patch_size: int, hidden_size: int):
+        super().__init__()
+        if kind not in STEMS[1:]:
+            raise ConfigError(f"unknown motion stem {kind!r}; choose rgb or grey (or none for no stem)")
+        self.kind = kind
+        self.proj = nn.Conv2d(1 if kind == "grey" else 3, hidden_size, patch_size, patch_size)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels [B, T, 3, H, W] → [B·T, N, C]."""
+        src = pixels.mean(2, keepdim=True) if self.kind == "grey" else pixels
+        change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
+        return self.proj(change.flatten(0, 1)).flatten(2).transpose(1, 2)
+
+    def save(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels)}
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / STEM_FILE), metadata=meta)
+
+    @classmethod
+    def load(cls, folder: Path) -> MotionStem | None:
+        """The stem saved beside a foundation model, or None when the model has none."""
+        from safetensors import safe_open
+
+        f = Path(folder) / STEM_FILE
+        if not f.exists():
+            return None
+        with safe_open(str(f), "pt") as fh:
+            meta, weights = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]))
+        stem.load_state_dict(weights)
+        return stem
+
+
+def factorised_forward(encoder, pixels: torch.Tensor, stem: MotionStem | None = None, mask: torch.Tensor | None = None,
+                       mask_token: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A VideoPrismVisionModel's spatial → temporal pass with an optional motion stem and patch masking.
+
+    pixels [B, T, 3, H, W]; mask [B, T, N] bool (True = replaced by `mask_token`). Returns the per-frame features
+    (layernorm1 of the spatial states, what the temporal stage reads) and z, both [B, T, N, C].
+    """
+    b, t = pixels.shape[:2]
+    x = encoder.spatial_embeddings.patch_embeddings(pixels)  # [B*T, N, C]
+    if mask is not None:
+        m = rearrange(mask, "b t n -> (b t) n 1").to(x.dtype)
+        x = x * (1 - m) + mask_token.to(x.dtype) * m
+    x = x + encoder.spatial_embeddings.position_embeddings
+    for layer in encoder.spatial_layers:
+        x = layer(x)
+    spatial = encoder.layernorm1(x)
+    y = spatial if stem is None else spatial + stem(pixels).to(spatial.dtype)
+    y = encoder.temporal_embeddings(y, pixels.shape, interpolate_pos_encoding=t != encoder.config.num_frames)  # [B*N, T, C]
+    for layer in encoder.temporal_layers:
+        y = layer(y)
+    z = rearrange(encoder.layernorm2(y), "(b n) t c -> b t n c", b=b)
+    return rearrange(spatial, "(b t) n c -> b t n c", b=b), z
+
+
+class TinyVideoPrism(nn.Module):
+    """A saved foundation model with its motion stem: what the encoder adapter runs when the folder has a stem."""
+
+    def __init__(self, encoder, stem: MotionStem):
+        super().__init__()
+        self.encoder, self.stem = encoder, stem
+
+    @property
+    def config(self):
+        return self.encoder.config
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return factorised_forward(self.encoder, pixels, self.stem)
+
+
+def save_foundation(model: MaskedVideoModel, folder: Path) -> Path:
+    """The encoder in transformers' layout, plus the stem file when the model has one."""
+    folder = Path(folder)
+    model.encoder.save_pretrained(folder)
+    (folder / STEM_FILE).unlink(missing_ok=True)
+    if model.stem is not None:
+        model.stem.save(folder)
+    return folder
+
+
 class MaskedVideoModel(nn.Module):
     """A VideoPrismVisionModel plus what pretraining needs: a mask token and a linear pixel head."""
 
@@ -111,31 +216,20 @@ class MaskedVideoModel(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
         self.motion_head = nn.Linear(c, motion_dim(config))
+        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c)
         if config.motion_target == "energy":  # start at "no motion": a random head's huge first loss swamps the clip
             nn.init.zeros_(self.motion_head.weight), nn.init.zeros_(self.motion_head.bias)
 
     def forward(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """pixels [B, T, 3, H, W] in [0, 1]; mask [B, T, N] bool (True = hidden). Returns z [B, T, N, C]."""
-        enc = self.encoder
-        b, t = pixels.shape[:2]
-        x = enc.spatial_embeddings.patch_embeddings(pixels)  # [B*T, N, C]
-        if mask is not None:
-            m = rearrange(mask, "b t n -> (b t) n 1").to(x.dtype)
-            x = x * (1 - m) + self.mask_token.to(x.dtype) * m
-        x = x + enc.spatial_embeddings.position_embeddings
-        for layer in enc.spatial_layers:
-            x = layer(x)
-        x = enc.temporal_embeddings(enc.layernorm1(x), pixels.shape)  # [B*N, T, C]
-        for layer in enc.temporal_layers:
-            x = layer(x)
-        x = enc.layernorm2(x)
-        return rearrange(x, "(b n) t c -> b t n c", b=b)
+        return factorised_forward(self.encoder, pixels, self.stem, mask, self.mask_token)[1]
 
 
 class MaskedVideoLoss:
-    """Masked-patch pixel regression (per-patch normalised targets, MAE §3) plus a motion target: from z_t, regress
-    each patch's change to the next frame, x_{t+1} − x_t. Static patches have a zero target, so this term is
-    concentrated where things move — which is what z must carry for δ. Call with the model and a video batch."""
+    """Masked-patch pixel regression (optionally per-patch normalised targets, MAE §3) plus a motion target regressed
+    from z_t (`motion_targets`: the rectified change per 2×2 cell by default). Static patches have a zero motion target,
+    so this term is concentrated where things move — which is what z must carry for δ. Each term is divided by its
+    target's mean square. Call with the model and a video batch."""
 
     def __init__(self, mask_ratio: float = 0.75, motion_weight: float = 1.0, norm_pix: bool = True):
         self.mask_ratio, self.motion_weight, self.norm_pix = mask_ratio, motion_weight, norm_pix

@@ -76,12 +76,21 @@ def evaluate_transfer(pipe, n_triples: int = 200, *, none_pipe=None, batch_size:
     kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
     methods = model_methods(pipe, none_generator=none_pipe, **kw)
     got = collect(methods, world, n_triples, batch_size=batch_size, seed=seed)
-    s = summarise(got["rows"], got["classes"], METRICS)
+    return transfer_view(summarise(got["rows"], got["classes"], METRICS), n_triples)
+
+
+TRANSFER_METHODS = ("deltadiff", "null_action", "none_bottleneck")
+
+
+def transfer_view(summary: dict, n_triples: int) -> dict:
+    """The transfer report's shape (means, 95% CIs, per-class path metrics) from a benchmark summary: the model's
+    methods and the world metrics only. `eval transfer` and `eval benchmark --transfer-json` both write this."""
+    rows = {m: r for m, r in summary["methods"].items() if m in TRANSFER_METHODS}
     return {"n_triples": n_triples,
-            "methods": {m: {k: v["mean"] for k, v in r.items()} for m, r in s["methods"].items()},
-            "ci95": {m: {k: v["ci95"] for k, v in r.items()} for m, r in s["methods"].items()},
+            "methods": {m: {k: r[k]["mean"] for k in METRICS if k in r} for m, r in rows.items()},
+            "ci95": {m: {k: r[k]["ci95"] for k in METRICS if k in r} for m, r in rows.items()},
             "per_class": {m: {c: {k: v for k, v in r.items() if k in ("trajectory_error", "direction_accuracy")}
-                              for c, r in pc.items()} for m, pc in s["per_class"].items()}}
+                              for c, r in pc.items()} for m, pc in summary["per_class"].items() if m in rows}}
 
 
 def report_markdown(result: dict) -> str:

@@ -16,7 +16,7 @@ from deltadiff.data.world import WorldClips, WorldConfig
 from deltadiff.encoders import load_encoder
 from deltadiff.encoders.cache import CachedFeatures, fill_cache
 from deltadiff.encoders.hf import quiet_transformers
-from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, TinyFoundationConfig
+from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, TinyFoundationConfig, save_foundation
 from deltadiff.training.loop import TrainConfig, train
 
 WORLD_TRAIN_CLIPS = 1_000_000_000  # the world's train split: effectively endless, sampled per batch
@@ -41,7 +41,7 @@ def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, 
     quiet_transformers()
 
     def export(m: MaskedVideoModel, step: int) -> None:
-        m.encoder.save_pretrained(out / "foundation")
+        save_foundation(m, out / "foundation")
 
     train(model, lambda m, b: loss(m, b["video"]), dataset, train_config, out, name="foundation", on_checkpoint=export)
     return out / "foundation"
