@@ -234,10 +234,11 @@ def _transfer_path(out: Path | None) -> None:
 def _write_transfer(out: Path, result: dict) -> list[Path]:
     """The transfer report as JSON plus its markdown table beside it (.md)."""
     from deltadiff.eval.transfer import report_markdown
-    from deltadiff.io import write_json
+    from deltadiff.io import atomic_path, write_json
 
     write_json(out, result)
-    out.with_suffix(".md").write_text(report_markdown(result))
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text(report_markdown(result))
     return [out, out.with_suffix(".md")]
 
 
@@ -249,6 +250,8 @@ def _generator_dir(flag: str, path: Path | None) -> Path | None:
     if path is not None and not path.is_dir():
         raise InputNotFoundError(f"{flag} {path}: no such generator folder")
     return path
+
+
 ALL_METHODS = ("deltadiff", "null_action", "none_bottleneck", "temporal_norm", "copy_demo", "flow_warp", "static")
 
 
