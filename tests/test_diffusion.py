@@ -9,7 +9,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from deltadiff.diffusion import SOLVERS, FlowMatchingLoss, euler, guided, noise_from_seeds, run_scheduler, sample, schedule
-from deltadiff.diffusion.flow import shift_time
+from deltadiff.diffusion.flow import motion_weights, shift_time
 from deltadiff.errors import ConfigError
 from deltadiff.generator import SpaceTimeDiT, preset
 
@@ -182,6 +182,32 @@ def test_loss_convention_and_frame_weights():
     assert float(FlowMatchingLoss(frame_weights=[0, 1, 1])(biased, batch)) == pytest.approx(0.0, abs=1e-4)
     with pytest.raises(ConfigError, match="frame_weights"):
         FlowMatchingLoss(frame_weights=[1, 1])(biased, batch)
+
+
+def test_motion_weights_stress_what_changes():
+    ctx = torch.zeros(1, 2, 4, 4)
+    x0 = torch.zeros(1, 2, 2, 4, 4)
+    x0[0, 0, :, 1, 2] = 1.0  # frame 1: one position changed (by more than τ); frame 2: still
+    w = motion_weights(x0, ctx, lam=15.0)
+    assert w.shape == (1, 2, 1, 4, 4)
+    assert torch.allclose(w.mean((-2, -1)), torch.ones(1, 2, 1))  # mean 1 in every frame
+    assert w[0, 0, 0, 1, 2] == pytest.approx(16 / (1 + 15 / 16))  # 1 + λ there, normalised by the frame's mean
+    assert torch.allclose(w[0, 1], torch.ones(1, 4, 4))  # a still frame keeps the plain loss
+    # in the loss: an error only where the clip changes costs λ-times more than the same error where it does not
+    batch = {"latents": x0, "context": ctx, "delta": torch.zeros(1, 2, 4, 16)}
+    at_change, elsewhere = (Oracle(x0.clone()) for _ in range(2))
+    bump = torch.zeros_like(x0)
+    bump[0, 0, :, 1, 2] = 1.0
+    at_change.bias = bump[:, 0]
+    bump2 = torch.zeros_like(x0)
+    bump2[0, 0, :, 3, 3] = 1.0
+    elsewhere.bias = bump2[:, 0]
+    plain = FlowMatchingLoss(motion_weight=0.0)
+    weighted = FlowMatchingLoss(motion_weight=15.0)
+    assert float(plain(at_change, batch)) == pytest.approx(float(plain(elsewhere, batch)), rel=1e-5)
+    assert float(weighted(at_change, batch)) == pytest.approx(16 * float(weighted(elsewhere, batch)), rel=1e-4)
+    with pytest.raises(ConfigError, match="motion_weight"):
+        FlowMatchingLoss(motion_weight=-1.0)
 
 
 def test_condition_dropout_is_independent_and_follows_the_config():

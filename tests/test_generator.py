@@ -9,7 +9,7 @@ import torch
 
 from deltadiff.errors import ConfigError, DeltaDiffError
 from deltadiff.generator import GeneratorConfig, SpaceTimeDiT, preset
-from deltadiff.generator.dit import DeltaCrossAttention
+from deltadiff.generator.dit import DeltaCrossAttention, warp
 
 
 def make(seed: int = 0, randomise: bool = True, **overrides) -> SpaceTimeDiT:
@@ -103,6 +103,46 @@ def test_context_residual_starts_by_sampling_the_context():
         torch.testing.assert_close(out, context[:, None].expand_as(out), atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="context_residual"):
         preset("micro", context_residual=True)  # the micro preset predicts v
+
+
+def test_warp_is_a_backward_warp_of_the_finer_grid():
+    """Zero flow is the identity; a flow of one latent cell in x samples the pixels r to the right (r = unshuffle)."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    context = torch.randn(2, 12, 6, 6, generator=g)  # 3 channels unfolded by 2: a 12×12 image
+    flow = torch.zeros(2, 3, 2, 6, 6)
+    torch.testing.assert_close(warp(context, flow, 2), context[:, None].expand(2, 3, 12, 6, 6))
+    flow[:, 1, 0] = 1.0  # frame 1: every position's content sits one cell (2 pixels) to the right in the context
+    flow[:, 2, 1] = -0.5  # frame 2: half a cell (1 pixel) up
+    img = F.pixel_shuffle(context, 2)
+    out = [F.pixel_shuffle(warp(context, flow, 2)[:, i], 2) for i in range(3)]
+    torch.testing.assert_close(out[1][..., :, :10], img[..., :, 2:])
+    torch.testing.assert_close(out[2][..., 1:, :], img[..., :-1, :])
+    torch.testing.assert_close(out[1][..., :, 10:], img[..., :, 11:].expand(-1, -1, -1, 2))  # border padding
+
+
+def test_context_warp_starts_at_the_context_and_moves_it():
+    from deltadiff.diffusion import sample
+
+    model = make(randomise=False, prediction="x0", context_residual=True, context_warp=True, latent_channels=12,
+                 warp_unshuffle=2)
+    _, _, context, delta = inputs(model.config)
+    out = sample(model, context, delta, seeds=[0, 1], steps=3, solver="euler")
+    torch.testing.assert_close(out, context[:, None].expand_as(out), atol=1e-5, rtol=0)  # zero flow, zero change
+    with torch.no_grad():  # a constant flow of one cell in x from the output bias (the flow is the last 2 channels)
+        bias = model.proj_out.bias.view(model.config.patch_size ** 2, -1)
+        bias[:, -2] = 1.0
+    x, t, *_ = inputs(model.config)
+    t = torch.full((2,), 0.5)
+    x0 = x - t.view(-1, 1, 1, 1, 1) * model(x, t, context, delta)  # the x̂0 behind the velocity
+    moved = torch.zeros(2, model.config.frames, 2, 8, 8)
+    moved[:, :, 0] = 1.0
+    torch.testing.assert_close(x0, warp(context, moved, 2), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="context_warp needs"):
+        preset("micro", prediction="x0", context_warp=True)
+    with pytest.raises(ConfigError, match="warp_unshuffle"):
+        preset("micro", warp_unshuffle=3)
 
 
 @pytest.mark.parametrize("cond", ["xattn", "adanorm"])

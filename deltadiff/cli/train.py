@@ -111,6 +111,8 @@ def generator(
     preset: str = typer.Option("cpu", "--preset", help="Generator size: micro (tests), cpu (default), gpu-s, gpu-b, paper."),
     cond: str = typer.Option(None, "--cond", help="How δ enters: xattn (cross-attention) or adanorm (per-frame adaptive norm). Default: the preset's."),
     context_residual: bool = typer.Option(None, "--context-residual/--no-context-residual", help="x0-prediction as the context plus a predicted change (default: the preset's)."),
+    context_warp: bool = typer.Option(None, "--context-warp/--no-context-warp", help="With --context-residual: the change is added to the context warped by a predicted flow (default: the preset's)."),
+    motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Loss weight λ of the positions where a frame differs from the context (1 + λ there; 0: plain loss). Default: the preset's."),
     variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
     steps: int = typer.Option(2000, "--steps", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
@@ -137,6 +139,10 @@ def generator(
         overrides["cond"] = cond
     if context_residual is not None:
         overrides["context_residual"] = context_residual
+    if motion_weight is not None:
+        overrides["motion_weight"] = motion_weight
+    if context_warp is not None:
+        overrides["context_warp"] = context_warp
     gcfg = gen_preset(preset, **overrides)
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
                          warmup=min(200, steps // 10), ema=ema or None)

@@ -29,6 +29,17 @@ def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
     return t if shift == 1.0 else shift * t / (1 + (shift - 1) * t)
 
 
+MOTION_TAU = 0.1  # latent units (frames in [−1, 1] for the pixel autoencoder): a change of τ counts fully as motion
+
+
+def motion_weights(x0: torch.Tensor, context: torch.Tensor, lam: float, tau: float = MOTION_TAU) -> torch.Tensor:
+    """Per-position loss weights 1 + λ·min(1, d/τ), d = channel-mean |x0 − context|, normalised to mean 1 per frame:
+    x0 [B, T, C, h, w], context [B, C, h, w] → [B, T, 1, h, w]."""
+    d = (x0.float() - context.float()[:, None]).abs().mean(2, keepdim=True)
+    w = 1 + lam * (d / tau).clamp(max=1.0)
+    return w / w.mean((-2, -1), keepdim=True)
+
+
 class FlowMatchingLoss:
     """`loss(model, batch) -> scalar`: mean squared error between the predicted and the true velocity.
 
@@ -38,16 +49,24 @@ class FlowMatchingLoss:
     p_drop_delta and, independently, the context with p_drop_context, so "both dropped" — the unconditional model the
     guidance formula needs — is trained too (at p_δ·p_c). By default the probabilities are the model config's.
     `frame_weights` [T] (normalised to mean 1) weights the per-frame errors, e.g. to stress late frames.
+
+    `motion_weight` λ (default: the model config's) weights each latent position of a frame by 1 + λ·min(1, d/τ), where
+    d is the channel-mean |x0 − context| there and τ = MOTION_TAU, normalised to mean 1 within the frame. Where the clip
+    changes is what δ must explain, and it is a small share of the pixels: unweighted, the loss is dominated by the
+    static scene (which the context already gives) and a small generator learns to keep the actor still. The weight
+    uses only the clip itself, so training stays self-supervised.
     """
 
     def __init__(self, p_drop_delta: float | None = None, p_drop_context: float | None = None,
                  t_sampling: str = "logit_normal", loc: float = 0.0, scale: float = 1.0, shift: float = 1.0,
-                 frame_weights: Sequence[float] | None = None):
+                 frame_weights: Sequence[float] | None = None, motion_weight: float | None = None):
         if t_sampling not in T_SAMPLING:
             raise ConfigError(f"unknown t sampling {t_sampling!r}; choose one of {', '.join(T_SAMPLING)}")
         if shift <= 0 or scale <= 0:
             raise ConfigError(f"shift and scale must be positive, got shift={shift}, scale={scale}")
-        self.p_drop_delta, self.p_drop_context = p_drop_delta, p_drop_context
+        if motion_weight is not None and motion_weight < 0:
+            raise ConfigError(f"motion_weight must be ≥ 0, got {motion_weight}")
+        self.p_drop_delta, self.p_drop_context, self.motion_weight = p_drop_delta, p_drop_context, motion_weight
         self.t_sampling, self.loc, self.scale, self.shift = t_sampling, loc, scale, shift
         self.frame_weights = None
         if frame_weights is not None:
@@ -77,7 +96,12 @@ class FlowMatchingLoss:
         drop_delta = torch.rand(b, device=dev) < p_d
         drop_context = torch.rand(b, device=dev) < p_c
         v = model(x_t, t, context, delta, drop_context=drop_context, drop_delta=drop_delta)
-        err = (v.float() - (eps - x0).float()).pow(2).flatten(2).mean(-1)  # [B, T]
+        lam = getattr(cfg, "motion_weight", 0.0) if self.motion_weight is None else self.motion_weight
+        sq = (v.float() - (eps - x0).float()).pow(2)  # [B, T, C, h, w]
+        if lam > 0 and sq.ndim == 5:
+            w = motion_weights(x0, context, lam)  # [B, T, 1, h, w], mean 1 per frame
+            sq = sq * w
+        err = sq.flatten(2).mean(-1)  # [B, T]
         if self.frame_weights is not None:
             if self.frame_weights.numel() != err.shape[1]:
                 raise ConfigError(f"frame_weights has {self.frame_weights.numel()} entries for {err.shape[1]} frames")

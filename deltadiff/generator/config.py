@@ -55,6 +55,17 @@ class GeneratorConfig:
     # context's 768-number tokens (cpu preset) then reach the output exactly instead of through the width-128 trunk, so a static
     # scene is right from step 0 and training spends itself on what moves
     context_residual: bool = False
+    # context_residual only: the base the change is added to is the context *warped* by a flow the network also predicts
+    # (2 numbers per latent position and frame: where that position's content sits in the context, in latent cells),
+    # x̂0 = warp(context, flow) + change. Moving the actor is then a few flow numbers instead of repainting it through
+    # the width-128 trunk. `warp_unshuffle` r: the warp runs on the context with its channels unfolded back into an
+    # r-times finer grid (the pixel autoencoder's space-to-depth factor, so pixel:4 warps real pixels; 1 for learned
+    # latents, which are warped as they are)
+    context_warp: bool = False
+    warp_unshuffle: int = 1
+    # training: weight of the positions where a frame differs from the context in the flow-matching loss
+    # (diffusion/flow.py motion_weights); 0 = the plain loss
+    motion_weight: float = 0.0
     p_drop_delta: float = 0.1  # condition dropout for classifier-free guidance (independent draws)
     p_drop_context: float = 0.1
     grad_checkpointing: bool = False
@@ -64,6 +75,11 @@ class GeneratorConfig:
             raise ConfigError(f"unknown generator prediction {self.prediction!r}; choose v or x0")
         if self.context_residual and self.prediction != "x0":
             raise ConfigError("context_residual needs prediction='x0' (it adds the context to the predicted clean frames)")
+        if self.context_warp and not self.context_residual:
+            raise ConfigError("context_warp needs context_residual (the warped context is the base of the prediction)")
+        if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):
+            raise ConfigError(f"warp_unshuffle {self.warp_unshuffle} must be ≥ 1 and its square must divide "
+                              f"latent_channels {self.latent_channels}")
         if self.cond not in CONDS:
             raise ConfigError(f"unknown generator cond {self.cond!r}; choose one of {', '.join(CONDS)}")
         if self.attention not in ATTENTIONS:
@@ -80,6 +96,8 @@ class GeneratorConfig:
             raise ConfigError("frames, depth, delta_frames, delta_dim and latent_channels must be positive")
         if self.xattn_window is not None and self.xattn_window < 0:
             raise ConfigError(f"xattn_window must be ≥ 0 or None, got {self.xattn_window}")
+        if self.motion_weight < 0:
+            raise ConfigError(f"motion_weight must be ≥ 0, got {self.motion_weight}")
         for name in ("p_drop_delta", "p_drop_context"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")

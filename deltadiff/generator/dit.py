@@ -185,6 +185,30 @@ class Block(nn.Module):
         return x + m[-1] * self.mlp(modulate(self.norm(x), m[-3], m[-2]))
 
 
+def warp(context: torch.Tensor, flow: torch.Tensor, unshuffle: int = 1) -> torch.Tensor:
+    """Backward warp: context [B, C, h, w], flow [B, T, 2, h, w] (x, y; where each position's content sits in the
+    context, in latent cells) → [B, T, C, h, w]. With `unshuffle` r the context's channels are first unfolded into an
+    r-times finer grid (pixel_shuffle: the pixel autoencoder's space-to-depth, channel order (c, p, q)), the flow is
+    upsampled bilinearly to it and the fine grid is sampled (bilinear, border padding), then folded back. Zero flow is
+    the identity."""
+    b, t, _, h, w = flow.shape
+    img = F.pixel_shuffle(context, unshuffle) if unshuffle > 1 else context
+    hh, ww = img.shape[-2:]
+    fl = flow.flatten(0, 1).float()
+    if (hh, ww) != (h, w):
+        fl = F.interpolate(fl, size=(hh, ww), mode="bilinear", align_corners=False)
+    ys = (torch.arange(hh, device=flow.device, dtype=torch.float32) + 0.5) * (2 / hh) - 1
+    xs = (torch.arange(ww, device=flow.device, dtype=torch.float32) + 0.5) * (2 / ww) - 1
+    gx = xs[None, None, :] + fl[:, 0] * (2 / w)  # a latent cell is 2/w in grid_sample's [-1, 1] coordinates
+    gy = ys[None, :, None] + fl[:, 1] * (2 / h)
+    src = img[:, None].expand(b, t, *img.shape[1:]).flatten(0, 1)
+    out = F.grid_sample(src, torch.stack([gx, gy], -1).to(src.dtype), mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    if unshuffle > 1:
+        out = F.pixel_unshuffle(out, unshuffle)
+    return out.view(b, t, *context.shape[1:])
+
+
 X0_T_MIN = 0.05  # x0-prediction: the velocity divides by t, bounded away from 0
 
 
@@ -205,7 +229,7 @@ class SpaceTimeDiT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.mod_out = nn.Linear(w, 2 * w)
-        self.proj_out = nn.Linear(w, p * p * c)
+        self.proj_out = nn.Linear(w, p * p * (c + (2 if cfg.context_warp else 0)))
         dside = math.isqrt(cfg.delta_tokens)
         self.register_buffer("pos_video", grid_positions(cfg.grid, w), persistent=False)  # [n, W]
         self.register_buffer("pos_delta", grid_positions(dside, w, cfg.grid / dside), persistent=False)  # [N, W]
@@ -284,7 +308,11 @@ class SpaceTimeDiT(nn.Module):
         out = self.proj_out(modulate(self.norm_out(tokens[:, 1:]), shift, scale))  # the context frame's output is discarded
         out = rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
         if cfg.context_residual:  # x̂0 = context + change (the context as given: the learned null one when dropped)
-            out = out + context[:, None]
+            if cfg.context_warp:  # ... or the context warped by the predicted flow (the last 2 channels)
+                out, flow = out.split([out.shape[2] - 2, 2], 2)
+                out = out + warp(context, flow, cfg.warp_unshuffle)
+            else:
+                out = out + context[:, None]
         if cfg.prediction == "x0":  # x_t = (1 − t)·x0 + t·ε  ⇒  v = ε − x0 = (x_t − x0)/t
             return (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
         return out

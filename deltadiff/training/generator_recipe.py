@@ -102,7 +102,8 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     if h != w:
         raise ConfigError(f"the generator works on square latents; the autoencoder gives {h}×{w}")
     # the preset fixes the architecture; the autoencoder fixes the latent shape
-    model_config = dataclasses.replace(model_config, latent_channels=c, latent_size=h, frames=t_lat - 1)
+    model_config = dataclasses.replace(model_config, latent_channels=c, latent_size=h, frames=t_lat - 1,
+                                       warp_unshuffle=getattr(ae, "patch", 1) if ae.kind == "pixel" else 1)
     dataset = video_dataset(data, frames, size, fps)
     count = min(cache_clips, len(dataset))
     source = f"{Path(action_encoder).resolve()}|{Path(autoencoder).resolve()}|{data}|{frames}x{size}@{fps}"
@@ -110,7 +111,8 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
                        batch_size=train_config.batch_size, extras={"latents": ae.encode})
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
-    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))
+    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context,
+                                                                 motion_weight=model_config.motion_weight))
     scale = delta_scale(features, loss)
     model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d, delta_scale=scale)
     model = SpaceTimeDiT(model_config)
