@@ -8,7 +8,16 @@ import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from deltadiff.diffusion import SOLVERS, FlowMatchingLoss, euler, guided, noise_from_seeds, run_scheduler, sample, schedule
+from deltadiff.diffusion import (
+    SOLVERS,
+    FlowMatchingLoss,
+    euler,
+    guided,
+    noise_from_seeds,
+    run_scheduler,
+    sample,
+    schedule,
+)
 from deltadiff.diffusion.flow import motion_weights, shift_time
 from deltadiff.errors import ConfigError
 from deltadiff.generator import SpaceTimeDiT, preset
