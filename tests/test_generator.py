@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -234,3 +235,40 @@ def test_gradient_checkpointing_gives_the_same_gradients(cond, monkeypatch):
     for k in grads[0]:
         assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-5, atol=1e-7), k
     assert any(g.abs().sum() > 0 for g in grads[0].values())
+
+
+def test_flow_teacher_reads_the_clip_motion():
+    """A bright square moving 4 px (one cell) right per frame: the teacher says its cells' content sat t cells to the left."""
+    pytest.importorskip("cv2")
+    from deltadiff.training.generator_recipe import teacher_flow
+
+    frames = np.full((4, 32, 32, 3), 40, np.uint8)
+    for t in range(4):
+        frames[t, 12:20, 8 + 4 * t:16 + 4 * t] = 220
+    flow = teacher_flow(frames, 4)  # [3, 2, 8, 8] in cells
+    assert flow.shape == (3, 2, 8, 8)
+    for t in (1, 2):
+        cx = (8 + 4 * t + 4) // 4  # the cell at the square's centre in frame t (row 4)
+        assert flow[t - 1, 0, 3:5, cx].mean() == pytest.approx(-t, abs=0.35)
+        assert abs(float(flow[t - 1, 1, 3:5, cx].mean())) < 0.25
+    assert flow[:, :, 0, 0].abs().max() < 0.25  # the far background does not move
+
+
+@torch.no_grad()
+def test_flow_teacher_loss_adds_the_flow_error():
+    from deltadiff.diffusion import FlowMatchingLoss
+
+    model = make(randomise=False, prediction="x0", context_residual=True, context_warp=True, latent_channels=12,
+                 warp_unshuffle=2, p_drop_delta=0.0, p_drop_context=0.0)
+    x, _, context, delta = inputs(model.config)
+    batch = {"latents": x, "context": context, "delta": delta, "flow": torch.zeros(2, model.config.frames, 2, 8, 8)}
+    torch.manual_seed(0)
+    plain = float(FlowMatchingLoss(flow_weight=0.0)(model, batch))
+    torch.manual_seed(0)
+    assert float(FlowMatchingLoss(flow_weight=2.0)(model, batch)) == pytest.approx(plain)  # zero flow = teacher
+    batch["flow"] += 0.5
+    torch.manual_seed(0)
+    assert float(FlowMatchingLoss(flow_weight=2.0)(model, batch)) == pytest.approx(plain + 2.0 * 0.25, rel=1e-5)
+    plain_model = make()
+    with pytest.raises(ConfigError, match="return_flow"):
+        plain_model(*inputs(plain_model.config), return_flow=True)

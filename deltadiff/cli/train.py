@@ -112,6 +112,7 @@ def generator(
     cond: str = typer.Option(None, "--cond", help="How δ enters: xattn (cross-attention) or adanorm (per-frame adaptive norm). Default: the preset's."),
     context_residual: bool = typer.Option(None, "--context-residual/--no-context-residual", help="x0-prediction as the context plus a predicted change (default: the preset's)."),
     context_warp: bool = typer.Option(None, "--context-warp/--no-context-warp", help="With --context-residual: the change is added to the context warped by a predicted flow (default: the preset's)."),
+    flow_teacher: float = typer.Option(None, "--flow-teacher", min=0.0, help="With --context-warp: weight of the loss between the predicted flow and classical optical flow of the training clip (needs OpenCV: pip install 'deltadiff[eval]'). Default: the preset's."),
     motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Loss weight λ of the positions where a frame differs from the context (1 + λ there; 0: plain loss). Default: the preset's."),
     variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
     steps: int = typer.Option(2000, "--steps", min=1),
@@ -143,6 +144,8 @@ def generator(
         overrides["motion_weight"] = motion_weight
     if context_warp is not None:
         overrides["context_warp"] = context_warp
+    if flow_teacher is not None:
+        overrides["flow_teacher_weight"] = flow_teacher
     gcfg = gen_preset(preset, **overrides)
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
                          warmup=min(200, steps // 10), ema=ema or None)

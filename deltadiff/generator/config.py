@@ -63,6 +63,9 @@ class GeneratorConfig:
     # latents, which are warped as they are)
     context_warp: bool = False
     warp_unshuffle: int = 1
+    # training, context_warp only: weight of the loss between the predicted flow and a classical optical-flow teacher's
+    # flow of the training clip (Farnebäck, from the clip's own frames: still self-supervised); 0 = no teacher
+    flow_teacher_weight: float = 0.0
     # training: weight of the positions where a frame differs from the context in the flow-matching loss
     # (diffusion/flow.py motion_weights); 0 = the plain loss
     motion_weight: float = 0.0
@@ -96,6 +99,8 @@ class GeneratorConfig:
             raise ConfigError("frames, depth, delta_frames, delta_dim and latent_channels must be positive")
         if self.xattn_window is not None and self.xattn_window < 0:
             raise ConfigError(f"xattn_window must be ≥ 0 or None, got {self.xattn_window}")
+        if self.flow_teacher_weight < 0:
+            raise ConfigError(f"flow_teacher_weight must be ≥ 0, got {self.flow_teacher_weight}")
         if self.motion_weight < 0:
             raise ConfigError(f"motion_weight must be ≥ 0, got {self.motion_weight}")
         for name in ("p_drop_delta", "p_drop_context"):

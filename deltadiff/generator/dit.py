@@ -277,9 +277,14 @@ class SpaceTimeDiT(nn.Module):
         pos_t = sincos(torch.arange(frames, device=delta.device), self.config.width)
         return self.delta_embed(delta * self.config.delta_scale) + self.pos_delta + pos_t[:, None]
 
-    def forward(self, x, t, context, delta, drop_context=None, drop_delta=None) -> torch.Tensor:
+    def forward(self, x, t, context, delta, drop_context=None, drop_delta=None, return_flow: bool = False):
+        """The velocity [B, T, C, h, w]; with `return_flow` (context_warp only) also the predicted flow
+        [B, T, 2, h, w] in latent cells, which the loss may supervise (FlowMatchingLoss.flow_weight)."""
         cfg = self.config
         self._check(x, context, delta)
+        if return_flow and not cfg.context_warp:
+            raise ConfigError("return_flow needs a generator with context_warp")
+        flow = None
         b, n_fut, _, hh, _ = x.shape
         frames = n_fut + 1
         p = cfg.patch_size
@@ -314,8 +319,8 @@ class SpaceTimeDiT(nn.Module):
             else:
                 out = out + context[:, None]
         if cfg.prediction == "x0":  # x_t = (1 − t)·x0 + t·ε  ⇒  v = ε − x0 = (x_t − x0)/t
-            return (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
-        return out
+            out = (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
+        return (out, flow) if return_flow else out
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:

@@ -32,11 +32,27 @@ from deltadiff.training.recipes import video_dataset
 SAMPLE_TRIPLES = 4
 
 
-class GeneratorData(torch.utils.data.Dataset):
-    """Items of a generator cache: {"latents" [T-1, c, h, w], "context" [c, h, w], "z", "spatial" [T', N, C]}."""
+def teacher_flow(frames: np.ndarray, cell: int) -> torch.Tensor:
+    """A classical optical-flow teacher for the context warp: uint8 [T, H, W, 3] → float32 [T−1, 2, H/cell, W/cell],
+    for each frame t ≥ 1 and each latent cell, where its content sat in frame 0 relative to the cell, in cells
+    (Farnebäck flows chained frame to frame, `eval.baselines.demo_flow_maps`, averaged over the cell's pixels).
+    It reads only the clip's own frames: training stays self-supervised."""
+    from deltadiff.eval.baselines import demo_flow_maps
 
-    def __init__(self, cache: CachedFeatures):
-        self.cache = cache
+    maps = demo_flow_maps(np.asarray(frames))  # [T, H, W, 2] absolute (x, y) in frame 0
+    t, h, w = maps.shape[:3]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    disp = torch.from_numpy(maps[1:] - np.stack([xs, ys], -1)).permute(0, 3, 1, 2)  # [T−1, 2, H, W] pixels
+    return torch.nn.functional.avg_pool2d(disp, cell) / cell
+
+
+class GeneratorData(torch.utils.data.Dataset):
+    """Items of a generator cache: {"latents" [T-1, c, h, w], "context" [c, h, w], "z", "spatial" [T', N, C]}, plus
+    "flow" [T-1, 2, h, w] (`teacher_flow` of the decoded clip, computed once per clip and kept) when `autoencoder` is
+    given."""
+
+    def __init__(self, cache: CachedFeatures, autoencoder=None):
+        self.cache, self.autoencoder, self._flows = cache, autoencoder, {}
 
     def __len__(self) -> int:
         return len(self.cache)
@@ -44,7 +60,16 @@ class GeneratorData(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         item = self.cache[i]
         lat = item["latents"]  # [T, c, h, w]
-        return {"latents": lat[1:], "context": lat[0], "z": item["z"], "spatial": item["spatial"]}
+        out = {"latents": lat[1:], "context": lat[0], "z": item["z"], "spatial": item["spatial"]}
+        if self.autoencoder is not None:
+            if i not in self._flows:
+                from deltadiff.io.tensor import tensor_to_frames
+
+                with torch.no_grad():
+                    frames = tensor_to_frames(self.autoencoder.decode(lat[None].float())[0])
+                self._flows[i] = teacher_flow(frames, frames.shape[1] // lat.shape[-1])
+            out["flow"] = self._flows[i]
+        return out
 
 
 class GeneratorLoss:
@@ -113,6 +138,7 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
     loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context,
                                                                  motion_weight=model_config.motion_weight))
+    teacher = model_config.context_warp and model_config.flow_teacher_weight > 0
     scale = delta_scale(features, loss)
     model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d, delta_scale=scale)
     model = SpaceTimeDiT(model_config)
@@ -124,5 +150,5 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
             pipe = DeltaDiffusionPipeline(act.with_variant(variant), ae, copy.deepcopy(m), pipe_config, device="cpu")
             sample_grid(pipe, out / "samples" / f"step_{step:06d}.png")
 
-    train(model, loss, GeneratorData(features), train_config, out / "run", name="generator", on_checkpoint=export)
+    train(model, loss, GeneratorData(features, ae if teacher else None), train_config, out / "run", name="generator", on_checkpoint=export)
     return out / "generator"
