@@ -217,6 +217,8 @@ def test_motion_weights_stress_what_changes():
     assert float(weighted(at_change, batch)) == pytest.approx(16 * float(weighted(elsewhere, batch)), rel=1e-4)
     with pytest.raises(ConfigError, match="motion_weight"):
         FlowMatchingLoss(motion_weight=-1.0)
+    with pytest.raises(ConfigError, match="flow_weight"):
+        FlowMatchingLoss(flow_weight=-1.0)
 
 
 def test_condition_dropout_is_independent_and_follows_the_config():

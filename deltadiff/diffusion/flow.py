@@ -71,8 +71,9 @@ class FlowMatchingLoss:
             raise ConfigError(f"unknown t sampling {t_sampling!r}; choose one of {', '.join(T_SAMPLING)}")
         if shift <= 0 or scale <= 0:
             raise ConfigError(f"shift and scale must be positive, got shift={shift}, scale={scale}")
-        if motion_weight is not None and motion_weight < 0:
-            raise ConfigError(f"motion_weight must be ≥ 0, got {motion_weight}")
+        for name, val in (("motion_weight", motion_weight), ("flow_weight", flow_weight)):
+            if val is not None and val < 0:
+                raise ConfigError(f"{name} must be ≥ 0, got {val}")
         self.p_drop_delta, self.p_drop_context, self.motion_weight = p_drop_delta, p_drop_context, motion_weight
         self.flow_weight = flow_weight
         self.t_sampling, self.loc, self.scale, self.shift = t_sampling, loc, scale, shift
@@ -110,9 +111,8 @@ class FlowMatchingLoss:
             v, flow = v
         lam = getattr(cfg, "motion_weight", 0.0) if self.motion_weight is None else self.motion_weight
         sq = (v.float() - (eps - x0).float()).pow(2)  # [B, T, C, h, w]
-        if lam > 0 and sq.ndim == 5:
-            w = motion_weights(x0, context, lam)  # [B, T, 1, h, w], mean 1 per frame
-            sq = sq * w
+        if lam > 0:
+            sq = sq * motion_weights(x0, context, lam)  # [B, T, 1, h, w], mean 1 per frame
         err = sq.flatten(2).mean(-1)  # [B, T]
         if self.frame_weights is not None:
             if self.frame_weights.numel() != err.shape[1]:

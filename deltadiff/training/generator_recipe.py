@@ -136,8 +136,7 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
                        batch_size=train_config.batch_size, extras={"latents": ae.encode})
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
-    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context,
-                                                                 motion_weight=model_config.motion_weight))
+    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))
     teacher = model_config.context_warp and model_config.flow_teacher_weight > 0
     scale = delta_scale(features, loss)
     model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d, delta_scale=scale)
