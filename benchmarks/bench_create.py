@@ -41,6 +41,8 @@ def main() -> None:
           f"sampler {args.sampler or cfg.sampler}  guidance {cfg.guidance}")
     print(f"one 16-frame video: median {statistics.median(times[1:]):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in times[1:])})")
     print(f"peak memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if pipe.device.type == "cuda":
+        print(f"{torch.cuda.get_device_name()}: peak GPU memory allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

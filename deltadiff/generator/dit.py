@@ -40,6 +40,7 @@ from torch.utils.checkpoint import checkpoint
 
 from deltadiff.errors import ConfigError, InputNotFoundError
 from deltadiff.generator.config import GeneratorConfig
+from deltadiff.io.writer import atomic_path
 
 CONFIG_NAME = "generator.json"
 WEIGHTS_NAME = "generator.safetensors"
@@ -326,8 +327,10 @@ class SpaceTimeDiT(nn.Module):
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(path / WEIGHTS_NAME))
-        (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
+        with atomic_path(path / WEIGHTS_NAME) as tmp:  # a run stopped mid-export keeps its previous complete export
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(tmp))
+        with atomic_path(path / CONFIG_NAME) as tmp:
+            tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
         return path
 
     @classmethod

@@ -132,8 +132,10 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     dataset = video_dataset(data, frames, size, fps)
     count = min(cache_clips, len(dataset))
     source = f"{Path(action_encoder).resolve()}|{Path(autoencoder).resolve()}|{data}|{frames}x{size}@{fps}"
+    act.encoder.to(train_config.resolved_device())  # the frozen encoder runs once per clip: on the training device (back to CPU after)
     cache = fill_cache(act.encoder, dataset, cache_dir or out / "cache", count=count, source=source,
                        batch_size=train_config.batch_size, extras={"latents": ae.encode})
+    act.encoder.to("cpu")
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
     loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))

@@ -48,6 +48,10 @@ class TrainConfig:
     log_every: int = 10
     extra: dict = field(default_factory=dict)  # stage-specific values recorded with the run
 
+    def resolved_device(self) -> str:
+        """The device training runs on: `device`, or CUDA when present, else CPU (frozen encoders use it too)."""
+        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
 
 @dataclass
 class TrainState:
@@ -133,7 +137,7 @@ def train(
 
     torch.set_flush_denormal(True)  # denormals in AdamW/backward made CPU training 5–7× slower (EVALUATION.md)
     out_dir = Path(out_dir)
-    cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+    cpu = config.resolved_device() == "cpu"
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state()  # stages in one process (`train all`) may differ in precision; the process group stays

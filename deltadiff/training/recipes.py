@@ -59,8 +59,10 @@ def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config
     foundation = Path(foundation).resolve()
     encoder = load_encoder(encoder_kind, foundation, batch_size=train_config.batch_size)
     dataset = video_dataset(data, frames, size, fps)
+    encoder.to(train_config.resolved_device())  # the frozen encoder runs once per clip, on the training device
     cache = fill_cache(encoder, dataset, cache_dir or out / "feature_cache", count=min(cache_clips, len(dataset)),
                        source=f"{foundation}@{data}")
+    encoder.to("cpu")
     features = CachedFeatures(cache)
     _, n, c = features.meta["spatial"]
     predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4))
