@@ -27,9 +27,9 @@ python3 -m deltadiff train generator --out "$WORK/fill" "${common[@]}" --steps 1
   || { tail -30 "$WORK/fill.log"; exit 1; }
 el "cache filled"
 
-pids=()
-for c in $CONDS; do
-  python3 -m deltadiff train generator --out "$WORK/run-$c" "${common[@]}" --cond "$c" --steps "$STEPS" > "$WORK/run-$c.log" 2>&1 &
+pids=(); n=$(echo $CONDS | wc -w)
+for c in $CONDS; do  # CPU threads split between the runs: oversubscribed OpenMP threads stall every small CPU op
+  OMP_NUM_THREADS=$(( $(nproc) / n > 0 ? $(nproc) / n : 1 )) python3 -m deltadiff train generator --out "$WORK/run-$c" "${common[@]}" --cond "$c" --steps "$STEPS" > "$WORK/run-$c.log" 2>&1 &
   pids+=($!)
 done
 while [ $(( $(date +%s) - T0 )) -lt "$TRAIN_S" ]; do
@@ -37,7 +37,7 @@ while [ $(( $(date +%s) - T0 )) -lt "$TRAIN_S" ]; do
   [ "$running" = 1 ] || break
   sleep 5
 done
-for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done  # background jobs ignore SIGINT; exports are atomic
 wait
 el "training stopped"
 

@@ -139,3 +139,48 @@ def test_feature_cache_stores_extras_and_rebuilds_when_they_change(tmp_path):
     torch.testing.assert_close(ds[3]["means"], means(_video(b=1, seed=3))[0], atol=2e-3, rtol=2e-3)
     fill_cache(enc, Clips(), cache, shard_size=3, source="t")  # other extras: rebuilt without them
     assert set(CachedFeatures(cache)[0]) == {"spatial", "z"}
+
+
+def test_delta_cache_holds_the_bottleneck_of_each_clip_and_follows_p(tmp_path):
+    """δ = z − P(h) computed once per clip equals δ computed from the cached features; a new P rebuilds it."""
+    from deltadiff.bottleneck.predictor import FramePredictor, PredictorConfig, bottleneck
+    from deltadiff.encoders.cache import CachedFeatures, fill_cache
+    from deltadiff.training.generator_recipe import cache_deltas, delta_scale
+
+    enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
+
+    features = CachedFeatures(fill_cache(enc, Clips(), tmp_path / "c", shard_size=2, source="t"))
+    _, n, c = features.meta["spatial"]
+    torch.manual_seed(0)
+    p = FramePredictor(PredictorConfig(channels=c, tokens=n, width=16, depth=1, heads=2)).eval()
+    with torch.no_grad():  # a P whose output is not zero (the zero-initialised head would make δ = z)
+        for q in p.parameters():
+            q.normal_(0, 0.2)
+    deltas = cache_deltas(features, p, "delta")
+    assert len(deltas) == 5 and set(deltas[4]) == {"delta"}
+    with torch.no_grad():
+        direct = bottleneck(features[4]["z"][None], features[4]["spatial"][None], p, "delta")[0]
+    torch.testing.assert_close(deltas[4]["delta"], direct, atol=2e-3, rtol=2e-3)  # stored as float16
+    assert delta_scale(deltas) == pytest.approx(1 / torch.stack([deltas[i]["delta"] for i in range(5)]).std().item())
+    mtime = (deltas.directory / "meta.json").stat().st_mtime_ns
+    assert cache_deltas(features, p, "delta").directory == deltas.directory  # same P: reused
+    assert (deltas.directory / "meta.json").stat().st_mtime_ns == mtime
+    with torch.no_grad():
+        for q in p.parameters():  # another P: the stored δ no longer hold
+            q.mul_(-1.0)
+    rebuilt = cache_deltas(features, p, "delta")
+    assert not torch.allclose(rebuilt[4]["delta"], direct, atol=1e-2)
+    with torch.no_grad():
+        again = bottleneck(features[4]["z"][None], features[4]["spatial"][None], p, "delta")[0]
+    torch.testing.assert_close(rebuilt[4]["delta"], again, atol=2e-3, rtol=2e-3)
+    none = cache_deltas(features, None, "none")  # the `none` ablation: δ = z
+    torch.testing.assert_close(none[1]["delta"], features[1]["z"], atol=2e-3, rtol=2e-3)
+    with pytest.raises(ConfigError, match="not latents"):
+        CachedFeatures(features.directory, fields=["latents"])

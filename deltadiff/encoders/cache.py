@@ -9,6 +9,9 @@ Layout of a cache folder:
 A cache is written shard by shard under temporary names and `meta.json` last, so a cache with `meta.json` is complete;
 an interrupted fill leaves no usable-looking half cache. Item i of `CachedFeatures` is {"spatial", "z", *extras}:
 float32 ([T', N, C] for the features).
+
+`derive_cache` writes a second cache of the same layout beside a first, holding a fixed function of its items (the
+generator's δ = z − P(h) under a frozen P): its meta.json lists the tensors as "fields".
 """
 
 from __future__ import annotations
@@ -72,10 +75,46 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     return directory
 
 
-class CachedFeatures(torch.utils.data.Dataset):
-    """Map-style dataset over a cache folder; shards are memory-mapped, read item by item."""
+def derive_cache(features: "CachedFeatures", directory: str | Path, fn, source: str, batch_size: int = 64,
+                 label: str = "deriving") -> Path:
+    """Write fn(batch) for every item of `features` to a cache folder (same shards); reuse it if `source` matches.
 
-    def __init__(self, directory: str | Path):
+    fn maps a dict of stacked float32 items {name: [B, ...]} to a dict of tensors [B, ...] (stored as float16)."""
+    directory = Path(directory)
+    meta_file = directory / "meta.json"
+    count, size = len(features), features.meta["shard_size"]
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("source") == source and meta.get("count") == count:
+            return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    meta_file.unlink(missing_ok=True)
+    fields: list[str] = []
+    with Progress(label, total=count) as bar:
+        for s0 in range(0, count, size):
+            parts: dict[str, list[torch.Tensor]] = {}
+            for b0 in range(s0, min(count, s0 + size), batch_size):
+                items = [features[i] for i in range(b0, min(count, s0 + size, b0 + batch_size))]
+                with torch.no_grad():
+                    out = fn({k: torch.stack([it[k] for it in items]) for k in items[0]})
+                for k, v in out.items():
+                    parts.setdefault(k, []).append(v.half().cpu())
+                bar.update(len(items))
+            fields = sorted(parts)
+            tmp = directory / f".shard_{s0 // size:05d}.tmp"
+            save_file({k: torch.cat(v).contiguous() for k, v in parts.items()}, str(tmp))
+            os.replace(tmp, directory / f"shard_{s0 // size:05d}.safetensors")
+    (directory / "meta.json.tmp").write_text(json.dumps({"source": source, "count": count, "shard_size": size,
+                                                         "fields": fields}))
+    os.replace(directory / "meta.json.tmp", meta_file)
+    return directory
+
+
+class CachedFeatures(torch.utils.data.Dataset):
+    """Map-style dataset over a cache folder; shards are memory-mapped, read item by item. `fields` restricts which
+    tensors an item holds (default: all of them)."""
+
+    def __init__(self, directory: str | Path, fields: list[str] | tuple[str, ...] | None = None):
         self.directory = Path(directory)
         meta_file = self.directory / "meta.json"
         if not meta_file.exists():
@@ -84,6 +123,11 @@ class CachedFeatures(torch.utils.data.Dataset):
         if self.meta["count"] < 1:
             raise ConfigError(f"{self.directory}: the feature cache is empty")
         self._open: dict[int, object] = {}
+        stored = self.meta.get("fields") or ["spatial", "z", *self.meta.get("extras", [])]
+        missing = set(fields or ()) - set(stored)
+        if missing:
+            raise ConfigError(f"{self.directory}: the cache holds {', '.join(stored)}, not {', '.join(sorted(missing))}")
+        self.fields = tuple(fields or stored)
 
     def __len__(self) -> int:
         return self.meta["count"]
@@ -95,4 +139,4 @@ class CachedFeatures(torch.utils.data.Dataset):
         if s not in self._open:
             self._open[s] = safe_open(str(self.directory / f"shard_{s:05d}.safetensors"), framework="pt")
         f = self._open[s]
-        return {k: f.get_slice(k)[j : j + 1][0].float() for k in ("spatial", "z", *self.meta.get("extras", []))}
+        return {k: f.get_slice(k)[j : j + 1][0].float() for k in self.fields}

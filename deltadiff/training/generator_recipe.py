@@ -3,8 +3,9 @@
 Self-supervised: for each training clip, the context is its first frame and the demonstration is the clip itself;
 G learns to produce frames 1…T−1 from the context latent and the clip's δ. The frozen parts (foundation model, P,
 autoencoder) run once per clip: their outputs go to a disk cache (features z and per-frame features, plus the
-autoencoder latents), and δ = bottleneck(z, P(h)) is formed per batch from the cache — so one cache serves every
-bottleneck variant (`delta`, `none`, `temporal_norm`).
+autoencoder latents), one cache for every bottleneck variant (`delta`, `none`, `temporal_norm`). δ = bottleneck(z, P(h))
+is a fixed function of a clip too (P is frozen), so it is computed once per clip and variant into CACHE/delta-VARIANT/
+(`cache_deltas`; rebuilt when P changes) — on the 2-core CPU running P per batch was about half of a training step.
 
 Exports OUT/generator (generator.json + safetensors) at each checkpoint and a sample grid OUT/samples/step_XXXXXX.png
 (demo | context | generated | ground truth on fixed held-out transfer triples).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from deltadiff.autoencoder import load_autoencoder
 from deltadiff.bottleneck import ActionEncoder
 from deltadiff.bottleneck.predictor import bottleneck
 from deltadiff.diffusion.flow import FlowMatchingLoss
-from deltadiff.encoders.cache import CachedFeatures, fill_cache
+from deltadiff.encoders.cache import CachedFeatures, derive_cache, fill_cache
 from deltadiff.errors import ConfigError
 from deltadiff.generator import GeneratorConfig, SpaceTimeDiT
 from deltadiff.training.loop import TrainConfig, train
@@ -47,20 +49,21 @@ def teacher_flow(frames: np.ndarray, cell: int) -> torch.Tensor:
 
 
 class GeneratorData(torch.utils.data.Dataset):
-    """Items of a generator cache: {"latents" [T-1, c, h, w], "context" [c, h, w], "z", "spatial" [T', N, C]}, plus
-    "flow" [T-1, 2, h, w] (`teacher_flow` of the decoded clip, computed once per clip and kept) when `autoencoder` is
-    given."""
+    """Training items {"latents" [T-1, c, h, w], "context" [c, h, w], "delta" [T', N, C]} from the latent cache and
+    the δ cache, plus "flow" [T-1, 2, h, w] (`teacher_flow` of the decoded clip, computed once per clip and kept) when
+    `autoencoder` is given."""
 
-    def __init__(self, cache: CachedFeatures, autoencoder=None):
-        self.cache, self.autoencoder, self._flows = cache, autoencoder, {}
+    def __init__(self, latents: CachedFeatures, deltas: CachedFeatures, autoencoder=None):
+        if len(latents) != len(deltas):
+            raise ConfigError(f"{deltas.directory}: {len(deltas)} δ for {len(latents)} cached clips; delete it to rebuild")
+        self.latents, self.deltas, self.autoencoder, self._flows = latents, deltas, autoencoder, {}
 
     def __len__(self) -> int:
-        return len(self.cache)
+        return len(self.latents)
 
     def __getitem__(self, i: int) -> dict:
-        item = self.cache[i]
-        lat = item["latents"]  # [T, c, h, w]
-        out = {"latents": lat[1:], "context": lat[0], "z": item["z"], "spatial": item["spatial"]}
+        lat = self.latents[i]["latents"]  # [T, c, h, w]
+        out = {"latents": lat[1:], "context": lat[0], "delta": self.deltas[i]["delta"]}
         if self.autoencoder is not None:
             if i not in self._flows:
                 from deltadiff.io.tensor import tensor_to_frames
@@ -72,27 +75,32 @@ class GeneratorData(torch.utils.data.Dataset):
         return out
 
 
-class GeneratorLoss:
-    """δ from the cached features (frozen P), then flow matching on the latents."""
+def cache_deltas(features: CachedFeatures, predictor, variant: str, device: str = "cpu") -> CachedFeatures:
+    """δ = bottleneck(z, P(h)) of every cached clip, written once beside the feature cache (CACHE/delta-VARIANT/) and
+    reused while P's weights and the cache stay the same."""
+    fingerprint = hashlib.sha1(f"{variant}|{features.meta.get('source')}|{len(features)}".encode())
+    p = None
+    if variant == "delta" and predictor is not None:
+        for k, v in sorted(predictor.state_dict().items()):
+            fingerprint.update(k.encode() + v.detach().float().cpu().numpy().tobytes())
+        p = predictor.to(device).eval()
 
-    def __init__(self, predictor, variant: str, flow: FlowMatchingLoss):
-        self.predictor, self.variant, self.flow = predictor, variant, flow
+    def fn(batch: dict) -> dict:
+        z, h = batch["z"].to(device), batch["spatial"].to(device)
+        return {"delta": bottleneck(z, h, p, variant)}
 
-    def __call__(self, model, batch: dict) -> torch.Tensor:
-        with torch.no_grad():
-            p = self.predictor.to(batch["z"].device) if self.predictor is not None else None
-            delta = bottleneck(batch["z"], batch["spatial"], p, self.variant)
-        return self.flow(model, {"latents": batch["latents"], "context": batch["context"], "delta": delta})
+    directory = derive_cache(features, features.directory / f"delta-{variant}", fn, fingerprint.hexdigest(),
+                             label=f"caching δ ({variant})")
+    if p is not None:
+        p.to("cpu")
+    return CachedFeatures(directory, fields=["delta"])
 
 
-def delta_scale(features: CachedFeatures, loss: GeneratorLoss, clips: int = 256) -> float:
+def delta_scale(deltas: CachedFeatures, clips: int = 256) -> float:
     """1/std of δ over the first `clips` cached clips: δ = z − P(h) is small next to z (P explains most of z), so it
     enters the network at unit scale whatever the encoder."""
-    items = [features[i] for i in range(min(clips, len(features)))]
-    with torch.no_grad():
-        z, h = torch.stack([it["z"] for it in items]), torch.stack([it["spatial"] for it in items])
-        d = bottleneck(z, h, loss.predictor, loss.variant)
-    return float(1.0 / d.float().std().clamp_min(1e-8))
+    d = torch.stack([deltas[i]["delta"] for i in range(min(clips, len(deltas)))])
+    return float(1.0 / d.std().clamp_min(1e-8))
 
 
 def sample_grid(pipe, path: Path, n: int = SAMPLE_TRIPLES, steps: int = 8) -> Path:
@@ -138,9 +146,10 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     act.encoder.to("cpu")
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
-    loss = GeneratorLoss(act.predictor, variant, FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context))
+    deltas = cache_deltas(features, act.predictor, variant, train_config.resolved_device())
+    loss = FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context)
     teacher = model_config.context_warp and model_config.flow_teacher_weight > 0
-    scale = delta_scale(features, loss)
+    scale = delta_scale(deltas)
     model_config = dataclasses.replace(model_config, delta_frames=t_d, delta_tokens=n_d, delta_dim=c_d, delta_scale=scale)
     model = SpaceTimeDiT(model_config)
     pipe_config = PipelineConfig(frames=frames, size=size, fps=fps)
@@ -151,5 +160,6 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
             pipe = DeltaDiffusionPipeline(act.with_variant(variant), ae, copy.deepcopy(m), pipe_config, device="cpu")
             sample_grid(pipe, out / "samples" / f"step_{step:06d}.png")
 
-    train(model, loss, GeneratorData(features, ae if teacher else None), train_config, out / "run", name="generator", on_checkpoint=export)
+    data = GeneratorData(CachedFeatures(cache, fields=["latents"]), deltas, ae if teacher else None)
+    train(model, loss, data, train_config, out / "run", name="generator", on_checkpoint=export)
     return out / "generator"
