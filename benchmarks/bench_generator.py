@@ -12,7 +12,6 @@ sampling runs once each.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -21,6 +20,7 @@ import torch
 
 from deltadiff.diffusion import FlowMatchingLoss, sample
 from deltadiff.generator import SpaceTimeDiT, preset
+from deltadiff.generator.config import parse_overrides
 
 
 def cpu_flags() -> str:
@@ -100,10 +100,7 @@ def main() -> None:
     torch.set_flush_denormal(True)  # denormals in AdamW/backward made CPU training 5–7× slower (EVALUATION.md)
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {}
-    for kv in args.set:
-        k, v = kv.split("=", 1)
-        overrides[k] = json.loads(v.replace("None", "null").replace("True", "true").replace("False", "false"))
+    overrides = parse_overrides(args.set)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     flags = cpu_flags()
     print(f"machine: {os.cpu_count()} cores ({flags}), torch {torch.__version__}, {torch.get_num_threads()} threads, "

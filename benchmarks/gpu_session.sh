@@ -9,6 +9,10 @@
 # STEPS (8000), BATCH (32), CLIPS (6144 cached training clips), TRAIN_S (training wall budget in seconds from the
 # start of this script: runs still going then are stopped and their last export is used), PRECISION (bf16),
 # DIAG_N (96 held-out triples for the diagnostic), PRESET (cpu).
+#
+# History (docs/benchmarks.md, GPU section): its first run on an H200 (2026-11-26) ran out of its slot — before the
+# δ cache the runs went at 1.5 s/step — and its stop signal (then SIGINT, which background jobs ignore) did not stop
+# them; both are fixed, but the script has not been rerun end to end on a GPU since.
 set -uo pipefail
 T0=$(date +%s)
 OUT=${OUT:-gpu_out}; DEVICE=${DEVICE:-cuda}; CONDS=${CONDS:-"adanorm xattn"}; STEPS=${STEPS:-8000}; BATCH=${BATCH:-32}

@@ -60,7 +60,8 @@ def test_preset_sizes():
 
 
 @pytest.mark.parametrize("overrides", [dict(cond="xattn"), dict(cond="adanorm"), dict(attention="full"),
-                                       dict(xattn_window=None), dict(context_concat=True)])
+                                       dict(xattn_window=None), dict(context_concat=True),
+                                       dict(cond="adanorm", delta_pool="global")])
 def test_output_shape(overrides):
     model = make(**overrides)
     x, t, context, delta = inputs(model.config)
@@ -146,9 +147,9 @@ def test_context_warp_starts_at_the_context_and_moves_it():
         preset("micro", warp_unshuffle=3)
 
 
-@pytest.mark.parametrize("cond", ["xattn", "adanorm"])
-def test_dropped_conditions_are_ignored_and_kept_ones_are_used(cond):
-    model = make(cond=cond)
+@pytest.mark.parametrize("overrides", [dict(cond="xattn"), dict(cond="adanorm"), dict(cond="adanorm", delta_pool="global")])
+def test_dropped_conditions_are_ignored_and_kept_ones_are_used(overrides):
+    model = make(**overrides)
     x, t, context, delta = inputs(model.config)
     other_delta, other_context = torch.randn_like(delta), torch.randn_like(context)
     yes = torch.ones(2, dtype=torch.bool)
@@ -161,6 +162,21 @@ def test_dropped_conditions_are_ignored_and_kept_ones_are_used(cond):
         # masks act per sample: dropping sample 1 leaves sample 0 as it was
         mixed = model(x, t, context, delta, drop_delta=torch.tensor([False, True]))
         assert torch.allclose(mixed[0], v[0], atol=1e-6) and not torch.allclose(mixed[1], v[1], atol=1e-4)
+
+
+def test_global_delta_pool_reads_every_frame_and_attention_pool_one():
+    from deltadiff.generator.dit import AttentionPool, GlobalPool
+
+    torch.manual_seed(0)
+    d = torch.randn(2, 6, 4, 16)  # [B, F, N, W]
+    d2 = d.clone()
+    d2[:, 5] += 1.0  # change the last frame's δ only
+    pooled = {"attention": AttentionPool(16, 2), "global": GlobalPool(16, 6, 4)}
+    changed = {k: ((m(d) - m(d2)).abs().amax((0, 2)) > 1e-6).tolist() for k, m in pooled.items()}
+    assert changed["attention"] == [False] * 5 + [True]
+    assert changed["global"] == [True] * 6
+    with pytest.raises(ConfigError, match="delta_pool"):
+        preset("micro", delta_pool="mean")
 
 
 def test_cross_attention_window_is_local_in_time():
@@ -272,3 +288,34 @@ def test_flow_teacher_loss_adds_the_flow_error():
     plain_model = make()
     with pytest.raises(ConfigError, match="return_flow"):
         plain_model(*inputs(plain_model.config), return_flow=True)
+
+
+def test_config_overrides_from_the_command_line():
+    from deltadiff.generator.config import parse_overrides
+
+    got = parse_overrides(["patch_size=2", "xattn_window=None", "cond=adanorm", "qk_norm=True", "width=64"])
+    assert got == {"patch_size": 2, "xattn_window": None, "cond": "adanorm", "qk_norm": True, "width": 64}
+    assert preset("micro", **parse_overrides(["delta_pool=global"])).delta_pool == "global"
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_overrides(["patch_size"])
+    with pytest.raises(ConfigError, match="unknown generator config field 'patchsize'"):
+        parse_overrides(["patchsize=2"])
+
+
+def test_input_gate_lets_the_noisy_input_through_where_it_opens():
+    model = make(randomise=False, prediction="x0", context_residual=True, input_gate=True)
+    x, _, context, delta = inputs(model.config)
+    t = torch.full((2,), 0.3)
+    with torch.no_grad():
+        shut = model(x, t, context, delta)  # zero-initialised output: gate sigmoid(−4), change 0
+        s = 0.7 / (0.7**2 + 0.3**2)
+        x0_hat = context[:, None] + torch.sigmoid(torch.tensor(-4.0)) * s * (x - 0.7 * context[:, None])
+        torch.testing.assert_close(shut, (x - x0_hat) / 0.3, atol=1e-5, rtol=1e-5)
+        p, c = model.config.patch_size, model.config.latent_channels
+        model.proj_out.bias.view(p * p, c + 1)[:, -1] = 100.0  # gate wide open everywhere
+        x0_open = x - 0.3 * model(x, t, context, delta)
+        torch.testing.assert_close(x0_open, context[:, None] + s * (x - 0.7 * context[:, None]), atol=1e-4, rtol=1e-4)
+        # at t → 1 the term vanishes (s(1) = 0): pure noise is never passed through
+        assert torch.allclose(x - 1.0 * model(x, torch.ones(2), context, delta), context[:, None].expand_as(x), atol=1e-5)
+    with pytest.raises(ConfigError, match="input_gate"):
+        preset("cpu", context_residual=False, input_gate=True)

@@ -113,6 +113,7 @@ def generator(
     context_residual: bool = typer.Option(None, "--context-residual/--no-context-residual", help="x0-prediction as the context plus a predicted change (default: the preset's)."),
     context_warp: bool = typer.Option(None, "--context-warp/--no-context-warp", help="With --context-residual: the change is added to the context warped by a predicted flow (default: the preset's)."),
     flow_teacher: float = typer.Option(None, "--flow-teacher", min=0.0, help="With --context-warp: weight of the loss between the predicted flow and classical optical flow of the training clip (needs OpenCV: pip install 'deltadiff[eval]'). Default: the preset's."),
+    delta_pool: str = typer.Option(None, "--delta-pool", help="With --cond adanorm: attention (a frame's δ tokens pooled by a learned query) or global (each frame's vector an MLP of the whole clip's δ). Default: the preset's."),
     motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Loss weight λ of the positions where a frame differs from the context (1 + λ there; 0: plain loss). Default: the preset's."),
     variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
     steps: int = typer.Option(2000, "--steps", min=1),
@@ -131,6 +132,7 @@ def generator(
     cache_clips: int = typer.Option(4096, "--cache-clips", min=8, help="Training clips encoded once into the cache."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache folder (default OUT/cache)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
+    set_: list[str] = typer.Option([], "--set", help="Override any generator config field, KEY=VALUE (JSON value), repeatable: e.g. --set patch_size=2 --set width=192 (fields: deltadiff/generator/config.py)."),
 ) -> None:
     """Train the generator G (flow matching) on cached frozen features and latents; resumes if OUT/run/state exists."""
     from deltadiff.generator import preset as gen_preset
@@ -142,11 +144,15 @@ def generator(
         overrides["context_residual"] = context_residual
     if motion_weight is not None:
         overrides["motion_weight"] = motion_weight
+    if delta_pool is not None:
+        overrides["delta_pool"] = delta_pool
     if context_warp is not None:
         overrides["context_warp"] = context_warp
     if flow_teacher is not None:
         overrides["flow_teacher_weight"] = flow_teacher
-    gcfg = gen_preset(preset, **overrides)
+    from deltadiff.generator.config import parse_overrides
+
+    gcfg = gen_preset(preset, **{**overrides, **parse_overrides(set_)})
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
                          warmup=min(200, steps // 10), ema=ema or None)
     if dry_run:

@@ -75,7 +75,7 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     return directory
 
 
-def derive_cache(features: "CachedFeatures", directory: str | Path, fn, source: str, batch_size: int = 64,
+def derive_cache(features: CachedFeatures, directory: str | Path, fn, source: str, batch_size: int = 64,
                  label: str = "deriving") -> Path:
     """Write fn(batch) for every item of `features` to a cache folder (same shards); reuse it if `source` matches.
 

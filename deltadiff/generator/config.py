@@ -15,6 +15,7 @@ Sizes (parameters xattn / adanorm; `SpaceTimeDiT.num_params`):
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -46,6 +47,11 @@ class GeneratorConfig:
     delta_scale: float = 1.0  # δ is multiplied by this before embedding: 1/std(δ), measured on the training cache
     cond: str = "xattn"  # how δ enters: "xattn" (cross-attention, time-aligned) | "adanorm" (per-frame adaptive norm)
     xattn_window: int | None = 1  # video frame f attends δ frames f-w .. f+w; None: all δ frames
+    # adanorm only: how a frame's δ becomes its conditioning vector. "attention": a learned query pools that frame's
+    # tokens; "global": every frame's vector is an MLP of all frames' tokens (each reduced to 4 numbers), so it can read
+    # where and when δ changes across the clip — a probe of that form recovers the actor's displacement from δ (R² 0.81
+    # on held-out world clips, docs/results.md), a per-frame pool sees one frame only
+    delta_pool: str = "attention"
     context_concat: bool = False  # also concatenate the context latent to every frame's channels
     # what the network outputs: "v" (the velocity ε − x0 directly) or "x0" (the clean frames, turned into the velocity
     # (x_t − x̂0)/t): with tokens wider than the network (pixel:4 patch 4 = 768 numbers, width 192) a v-network cannot
@@ -63,6 +69,12 @@ class GeneratorConfig:
     # latents, which are warped as they are)
     context_warp: bool = False
     warp_unshuffle: int = 1
+    # context_residual only: a gate the network predicts per latent position and frame (one more output number each)
+    # lets the noisy input itself through where it differs from the context: x̂0 += sigmoid(g − 4)·s(t)·(x_t − (1−t)·c)
+    # with s(t) = (1−t)/((1−t)² + t²) (1 at t = 0, 0 at t = 1, so the term stays bounded). The trunk cannot carry a
+    # token's 768 numbers (measured, benchmarks/diag_denoise.py: at t = 0.2 x̂0 was as far from x0 where it moves as the
+    # context itself); the gate is a path around it that needs one number per position
+    input_gate: bool = False
     # training, context_warp only: weight of the loss between the predicted flow and a classical optical-flow teacher's
     # flow of the training clip (Farnebäck, from the clip's own frames: still self-supervised); 0 = no teacher
     flow_teacher_weight: float = 0.0
@@ -78,6 +90,8 @@ class GeneratorConfig:
             raise ConfigError(f"unknown generator prediction {self.prediction!r}; choose v or x0")
         if self.context_residual and self.prediction != "x0":
             raise ConfigError("context_residual needs prediction='x0' (it adds the context to the predicted clean frames)")
+        if self.input_gate and not self.context_residual:
+            raise ConfigError("input_gate needs context_residual (the gate opens the input where it differs from the context)")
         if self.context_warp and not self.context_residual:
             raise ConfigError("context_warp needs context_residual (the warped context is the base of the prediction)")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):
@@ -97,6 +111,8 @@ class GeneratorConfig:
             raise ConfigError(f"delta_tokens {self.delta_tokens} is not a square grid (e.g. 64 = 8×8)")
         if min(self.frames, self.depth, self.delta_frames, self.delta_dim, self.latent_channels) < 1:
             raise ConfigError("frames, depth, delta_frames, delta_dim and latent_channels must be positive")
+        if self.delta_pool not in ("attention", "global"):
+            raise ConfigError(f"delta_pool must be 'attention' or 'global', got {self.delta_pool!r}")
         if self.xattn_window is not None and self.xattn_window < 0:
             raise ConfigError(f"xattn_window must be ≥ 0 or None, got {self.xattn_window}")
         if self.flow_teacher_weight < 0:
@@ -142,6 +158,25 @@ PRESETS: dict[str, dict] = {
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),
 }
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """["patch_size=2", "xattn_window=None", ...] → {"patch_size": 2, "xattn_window": None, ...} (JSON values; None,
+    True and False as Python spells them are accepted too)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"a config override must read KEY=VALUE (e.g. patch_size=2), got {item!r}")
+        names = [f.name for f in fields(GeneratorConfig)]
+        if key not in names:
+            raise ConfigError(f"unknown generator config field {key!r}; choose from {', '.join(names)}")
+        text = {"None": "null", "True": "true", "False": "false"}.get(value, value)
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = value  # a bare string, e.g. cond=adanorm
+    return out
 
 
 def preset(name: str, **overrides) -> GeneratorConfig:

@@ -13,7 +13,8 @@ Tensor convention: latents `[B, T, C, h, w]` (T generated frames), the clean con
             time axis and the same spatial grid, so a query can match "its" δ token. `xattn_window` w restricts frame f to
             δ frames f−w..f+w: a full cross-attention over F·N δ tokens costs as much as full space-time attention.
   "adanorm" δ's tokens of each frame are attention-pooled (a learned query, as CLIP's AttentionPool2d) into one vector
-            that is added to the timestep embedding of that frame: the adaLN modulation becomes per frame.
+            that is added to the timestep embedding of that frame: the adaLN modulation becomes per frame. With
+            `delta_pool="global"` each frame's vector is instead an MLP of the whole clip's δ tokens (GlobalPool).
 - Attention: "factorised" (spatial within a frame, then temporal per token position, as Latte / OpenSora 1.0) is the
   default: on the CPU preset (1024 tokens, batch 8, one core) a training step took 3.1 CPU-s against 4.2 for "full"
   space-time attention (xattn; 2.2 against 3.1 for adanorm), although full has 23% fewer parameters
@@ -145,6 +146,23 @@ class AttentionPool(nn.Module):
         return rearrange(o, "(b f) 1 c -> b f c", b=b)
 
 
+INPUT_GATE_OFFSET = 4.0  # the input gate starts almost shut: sigmoid(0 − 4) ≈ 0.018
+
+
+class GlobalPool(nn.Module):
+    """[B, F, N, W] → [B, F, W]: each token reduced to `reduce` numbers, all frames' tokens flattened, then an MLP —
+    every frame's vector sees the whole clip's δ at fixed positions (`delta_pool="global"`)."""
+
+    def __init__(self, width: int, frames: int, tokens: int, reduce: int = 4, hidden: int = 256):
+        super().__init__()
+        self.reduce = nn.Linear(width, reduce)
+        self.mlp = nn.Sequential(nn.Linear(frames * tokens * reduce, hidden), nn.GELU(), nn.Linear(hidden, frames * width))
+
+    def forward(self, d: torch.Tensor) -> torch.Tensor:
+        b, f = d.shape[:2]
+        return self.mlp(self.reduce(d).flatten(1)).view(b, f, -1)
+
+
 # -- blocks -------------------------------------------------------------------------------------------------------
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(shift, x, 1 + scale)  # one fused kernel: element-wise ops, not matmuls, bound the CPU step
@@ -226,11 +244,13 @@ class SpaceTimeDiT(nn.Module):
         self.null_context = nn.Parameter(torch.zeros(c, cfg.latent_size, cfg.latent_size))
         self.null_delta = nn.Parameter(torch.zeros(cfg.delta_tokens, cfg.delta_dim))
         self.delta_embed = nn.Sequential(nn.Linear(cfg.delta_dim, w), nn.GELU(), nn.Linear(w, w))
-        self.pool = AttentionPool(w, cfg.heads) if cfg.cond == "adanorm" else None
+        self.pool = None
+        if cfg.cond == "adanorm":
+            self.pool = GlobalPool(w, cfg.frames + 1, cfg.delta_tokens) if cfg.delta_pool == "global" else AttentionPool(w, cfg.heads)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
         self.mod_out = nn.Linear(w, 2 * w)
-        self.proj_out = nn.Linear(w, p * p * (c + (2 if cfg.context_warp else 0)))
+        self.proj_out = nn.Linear(w, p * p * (c + (2 if cfg.context_warp else 0) + (1 if cfg.input_gate else 0)))
         dside = math.isqrt(cfg.delta_tokens)
         self.register_buffer("pos_video", grid_positions(cfg.grid, w), persistent=False)  # [n, W]
         self.register_buffer("pos_delta", grid_positions(dside, w, cfg.grid / dside), persistent=False)  # [N, W]
@@ -314,6 +334,11 @@ class SpaceTimeDiT(nn.Module):
         out = self.proj_out(modulate(self.norm_out(tokens[:, 1:]), shift, scale))  # the context frame's output is discarded
         out = rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
         if cfg.context_residual:  # x̂0 = context + change (the context as given: the learned null one when dropped)
+            if cfg.input_gate:  # ... + the noisy input where a predicted gate opens (the last channel)
+                out, gate = out.split([out.shape[2] - 1, 1], 2)
+                tt = t[:, None, None, None, None]
+                s = (1 - tt) / ((1 - tt) ** 2 + tt**2)
+                out = out + torch.sigmoid(gate - INPUT_GATE_OFFSET) * s * (x - (1 - tt) * context[:, None])
             if cfg.context_warp:  # ... or the context warped by the predicted flow (the last 2 channels)
                 out, flow = out.split([out.shape[2] - 2, 2], 2)
                 out = out + warp(context, flow, cfg.warp_unshuffle)
