@@ -8,7 +8,8 @@
 # Settings (environment): DEVICE (cuda), CONDS ("adanorm xattn": one training per δ conditioning, run side by side),
 # STEPS (8000), BATCH (32), CLIPS (6144 cached training clips), TRAIN_S (training wall budget in seconds from the
 # start of this script: runs still going then are stopped and their last export is used), PRECISION (bf16),
-# DIAG_N (96 held-out triples for the diagnostic), PRESET (cpu).
+# DIAG_N (96 held-out triples for the diagnostic), PRESET (cpu), EXTRA (more `train generator` options for every run,
+# e.g. EXTRA="--set patch_size=2 --set input_gate=true").
 #
 # History (docs/benchmarks.md, GPU section): its first run on an H200 (2026-11-26) ran out of its slot — before the
 # δ cache the runs went at 1.5 s/step — and its stop signal (then SIGINT, which background jobs ignore) did not stop
@@ -17,7 +18,7 @@ set -uo pipefail
 T0=$(date +%s)
 OUT=${OUT:-gpu_out}; DEVICE=${DEVICE:-cuda}; CONDS=${CONDS:-"adanorm xattn"}; STEPS=${STEPS:-8000}; BATCH=${BATCH:-32}
 CLIPS=${CLIPS:-6144}; TRAIN_S=${TRAIN_S:-400}; PRECISION=${PRECISION:-bf16}; DIAG_N=${DIAG_N:-96}; PRESET=${PRESET:-cpu}
-EVERY=${EVERY:-500}; WORK=${WORK:-/tmp/deltadiff-gpu}
+EVERY=${EVERY:-500}; WORK=${WORK:-/tmp/deltadiff-gpu}; EXTRA=${EXTRA:-}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 mkdir -p "$OUT" "$WORK"
 el() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
@@ -33,7 +34,7 @@ el "cache filled"
 
 pids=(); n=$(echo $CONDS | wc -w)
 for c in $CONDS; do  # CPU threads split between the runs: oversubscribed OpenMP threads stall every small CPU op
-  OMP_NUM_THREADS=$(( $(nproc) / n > 0 ? $(nproc) / n : 1 )) python3 -m deltadiff train generator --out "$WORK/run-$c" "${common[@]}" --cond "$c" --steps "$STEPS" > "$WORK/run-$c.log" 2>&1 &
+  OMP_NUM_THREADS=$(( $(nproc) / n > 0 ? $(nproc) / n : 1 )) python3 -m deltadiff train generator --out "$WORK/run-$c" "${common[@]}" --cond "$c" --steps "$STEPS" $EXTRA > "$WORK/run-$c.log" 2>&1 &
   pids+=($!)
 done
 while [ $(( $(date +%s) - T0 )) -lt "$TRAIN_S" ]; do
