@@ -91,19 +91,25 @@ def test_errors(tmp_path):
         VJEPA2Encoder(model=_vjepa2()).encode(_video(t=3))
 
 
+class _Clips(torch.utils.data.Dataset):
+    """n random clips {"video": [T, 3, H, W], "key": "clipI"}, the shape a feature cache is filled from."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
+
+
 def test_feature_cache_round_trip(tmp_path):
     from deltadiff.encoders.cache import CachedFeatures, fill_cache
 
     enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
 
-    class Clips(torch.utils.data.Dataset):
-        def __len__(self):
-            return 7
-
-        def __getitem__(self, i):
-            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
-
-    cache = fill_cache(enc, Clips(), tmp_path / "cache", shard_size=3, batch_size=2, source="test")
+    cache = fill_cache(enc, _Clips(7), tmp_path / "cache", shard_size=3, batch_size=2, source="test")
     assert sorted(p.name for p in cache.iterdir()) == ["meta.json", "shard_00000.safetensors", "shard_00001.safetensors",
                                                        "shard_00002.safetensors"]
     ds = CachedFeatures(cache)
@@ -112,7 +118,7 @@ def test_feature_cache_round_trip(tmp_path):
     torch.testing.assert_close(ds[5]["z"], direct.z[0], atol=2e-3, rtol=2e-3)  # stored as float16
     torch.testing.assert_close(ds[5]["spatial"], direct.spatial[0], atol=2e-3, rtol=2e-3)
     mtime = (cache / "meta.json").stat().st_mtime_ns
-    fill_cache(enc, Clips(), cache, shard_size=3, source="test")  # complete already: nothing recomputed
+    fill_cache(enc, _Clips(7), cache, shard_size=3, source="test")  # complete already: nothing recomputed
     assert (cache / "meta.json").stat().st_mtime_ns == mtime
     with pytest.raises(InputNotFoundError, match="no complete feature cache"):
         CachedFeatures(tmp_path)
@@ -123,21 +129,14 @@ def test_feature_cache_stores_extras_and_rebuilds_when_they_change(tmp_path):
 
     enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
 
-    class Clips(torch.utils.data.Dataset):
-        def __len__(self):
-            return 4
-
-        def __getitem__(self, i):
-            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
-
     def means(video):  # any per-clip function of the video batch
         return video.mean((2, 3, 4))  # [B, T]
 
-    cache = fill_cache(enc, Clips(), tmp_path / "c", shard_size=3, source="t", extras={"means": means})
+    cache = fill_cache(enc, _Clips(4), tmp_path / "c", shard_size=3, source="t", extras={"means": means})
     ds = CachedFeatures(cache)
     assert set(ds[3]) == {"spatial", "z", "means"}
     torch.testing.assert_close(ds[3]["means"], means(_video(b=1, seed=3))[0], atol=2e-3, rtol=2e-3)
-    fill_cache(enc, Clips(), cache, shard_size=3, source="t")  # other extras: rebuilt without them
+    fill_cache(enc, _Clips(4), cache, shard_size=3, source="t")  # other extras: rebuilt without them
     assert set(CachedFeatures(cache)[0]) == {"spatial", "z"}
 
 
@@ -149,14 +148,7 @@ def test_delta_cache_holds_the_bottleneck_of_each_clip_and_follows_p(tmp_path):
 
     enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
 
-    class Clips(torch.utils.data.Dataset):
-        def __len__(self):
-            return 5
-
-        def __getitem__(self, i):
-            return {"video": _video(b=1, seed=i)[0], "key": f"clip{i}"}
-
-    features = CachedFeatures(fill_cache(enc, Clips(), tmp_path / "c", shard_size=2, source="t"))
+    features = CachedFeatures(fill_cache(enc, _Clips(5), tmp_path / "c", shard_size=2, source="t"))
     _, n, c = features.meta["spatial"]
     torch.manual_seed(0)
     p = FramePredictor(PredictorConfig(channels=c, tokens=n, width=16, depth=1, heads=2)).eval()

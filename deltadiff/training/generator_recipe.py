@@ -54,8 +54,6 @@ class GeneratorData(torch.utils.data.Dataset):
     `autoencoder` is given."""
 
     def __init__(self, latents: CachedFeatures, deltas: CachedFeatures, autoencoder=None):
-        if len(latents) != len(deltas):
-            raise ConfigError(f"{deltas.directory}: {len(deltas)} δ for {len(latents)} cached clips; delete it to rebuild")
         self.latents, self.deltas, self.autoencoder, self._flows = latents, deltas, autoencoder, {}
 
     def __len__(self) -> int:
