@@ -2,7 +2,7 @@
 trained on (self-supervised: the demo is the clip)? If not even then, the generator ignores δ, and transfer metrics
 cannot improve through better action latents alone.
 
-    python benchmarks/diag_oracle_delta.py [--model models/cpu-default] [--generator GEN_FOLDER] [--n 48] [--steps 8] [--device cpu]
+    python benchmarks/diag_oracle_delta.py [--model models/cpu-default] [--generator GEN_FOLDER] [--n 48] [--steps 8] [--guidance 2] [--device cpu]
 
 For the first n held-out transfer triples, generates with the demo's δ ("demo"), with the target clip's own δ
 ("oracle") and with δ dropped ("null"), and prints the world metrics of each (eval.transfer.score; ΔPSNR is not
@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--generator", default=None)
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    ap.add_argument("--guidance", type=float, default=None, help="guidance scale on δ (default: the model's)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
@@ -36,6 +37,8 @@ def main() -> None:
     if args.generator:
         pipe = pipe.with_generator(args.generator, "delta")
     kw = {"steps": args.steps} if args.steps else {}
+    if args.guidance is not None:
+        kw["guidance"] = args.guidance
     world, rows = World(), {k: [] for k in ("demo", "oracle", "null")}
     for s in range(0, args.n, 8):
         pairs = [world.mismatched(seed_for("test", i)) for i in range(s, min(args.n, s + 8))]

@@ -41,6 +41,22 @@ def test_train_all_writes_a_complete_model_folder(model):
         assert (model / part).exists(), part
 
 
+def test_train_generator_with_a_motion_head(model, tmp_path):
+    """The motion head's own stage runs first (its state is kept), then the generator; the export carries the head."""
+    pytest.importorskip("cv2")
+    from deltadiff.generator import SpaceTimeDiT
+
+    out = tmp_path / "gen"
+    args = ["train", "generator", "--out", str(out), "--action-encoder", str(model / "action_encoder"), "--autoencoder",
+            str(model / "autoencoder"), "--preset", "micro", "--set", "prediction=x0", "--context-residual",
+            "--motion-head", "--motion-steps", "3", "--steps", "2", "--cache-clips", "8", "--device", "cpu"]
+    _ok(CliRunner().invoke(app, args))
+    assert (out / "motion-run" / "state").is_dir()
+    gen = SpaceTimeDiT.from_pretrained(out / "generator")
+    assert gen.motion is not None and gen.config.motion_steps == 3
+    assert any(p.abs().sum() > 0 for p in gen.motion.dec[-1].parameters())  # trained away from its zero start
+
+
 def test_demo_and_create_on_a_real_video(model, tmp_path, bikes):
     _ok(CliRunner().invoke(app, ["demo", "--model", str(model), "--out", str(tmp_path / "demo"), "--steps", "2"]))
     assert read_video(tmp_path / "demo" / "demo.mp4").shape == (16, 64, 64, 3)

@@ -115,6 +115,8 @@ def generator(
     flow_teacher: float = typer.Option(None, "--flow-teacher", min=0.0, help="With --context-warp: weight of the loss between the predicted flow and classical optical flow of the training clip (needs OpenCV: pip install 'deltadiff[eval]'). Default: the preset's."),
     delta_pool: str = typer.Option(None, "--delta-pool", help="With --cond adanorm: attention (a frame's δ tokens pooled by a learned query) or global (each frame's vector an MLP of the whole clip's δ). Default: the preset's."),
     motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Loss weight λ of the positions where a frame differs from the context (1 + λ there; 0: plain loss). Default: the preset's."),
+    motion_head: bool = typer.Option(None, "--motion-head/--no-motion-head", help="With --context-residual: build on the context warped by a separate motion head (flow from δ and the context), trained first, alone, on the clips' optical flow (needs OpenCV). Default: the preset's."),
+    motion_steps: int = typer.Option(None, "--motion-steps", min=0, help="Training steps of the motion head's own stage (0: keep it untrained). Default: the preset's."),
     variant: str = typer.Option(None, "--variant", help="Bottleneck: delta (default), none, temporal_norm (ablations)."),
     steps: int = typer.Option(2000, "--steps", min=1),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
@@ -150,6 +152,10 @@ def generator(
         overrides["context_warp"] = context_warp
     if flow_teacher is not None:
         overrides["flow_teacher_weight"] = flow_teacher
+    if motion_head is not None:
+        overrides["motion_head"] = motion_head
+    if motion_steps is not None:
+        overrides["motion_steps"] = motion_steps
     from deltadiff.generator.config import parse_overrides
 
     gcfg = gen_preset(preset, **{**overrides, **parse_overrides(set_)})

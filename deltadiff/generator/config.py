@@ -75,6 +75,21 @@ class GeneratorConfig:
     # token's 768 numbers (measured, benchmarks/diag_denoise.py: at t = 0.2 x̂0 was as far from x0 where it moves as the
     # context itself); the gate is a path around it that needs one number per position
     input_gate: bool = False
+    # context_residual only: the base the change is added to is the context warped by a separate motion head's flow
+    # (generator/motion.py): M reads δ and the context, is trained alone on the clip's teacher flow for `motion_steps`
+    # steps before the transformer, and is frozen after. With δ dropped (guidance's unconditional branch) the flow is
+    # zero, i.e. the static context. The transformer also sees the warped context beside each frame's tokens
+    motion_head: bool = False
+    motion_steps: int = 1500
+    motion_batch: int = 32
+    motion_width: int = 64  # channels of the head's context CNN
+    motion_code: int = 64  # numbers per frame read from δ
+    motion_reduce: int = 4  # numbers each δ token is reduced to before the clip is flattened
+    motion_hidden: int = 256
+    # how M reads δ: 0 = every token reduced to `motion_reduce` numbers and the clip flattened (position-specific
+    # weights); k > 0 = per frame k soft-argmax keypoints over the token grid, each its (x, y) and `motion_reduce`
+    # pooled numbers (the read-out then does not depend on where in the demo's frame the action happens)
+    motion_keypoints: int = 0
     # training, context_warp only: weight of the loss between the predicted flow and a classical optical-flow teacher's
     # flow of the training clip (Farnebäck, from the clip's own frames: still self-supervised); 0 = no teacher
     flow_teacher_weight: float = 0.0
@@ -94,6 +109,12 @@ class GeneratorConfig:
             raise ConfigError("input_gate needs context_residual (the gate opens the input where it differs from the context)")
         if self.context_warp and not self.context_residual:
             raise ConfigError("context_warp needs context_residual (the warped context is the base of the prediction)")
+        if self.motion_head and not self.context_residual:
+            raise ConfigError("motion_head needs context_residual (the warped context is the base of the prediction)")
+        if self.motion_head and self.context_warp:
+            raise ConfigError("choose one flow: motion_head (a separate head) or context_warp (the transformer's own)")
+        if self.motion_steps < 0 or self.motion_batch < 1:
+            raise ConfigError(f"motion_steps must be ≥ 0 and motion_batch ≥ 1, got {self.motion_steps}, {self.motion_batch}")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):
             raise ConfigError(f"warp_unshuffle {self.warp_unshuffle} must be ≥ 1 and its square must divide "
                               f"latent_channels {self.latent_channels}")
@@ -153,7 +174,10 @@ PRESETS: dict[str, dict] = {
     "micro": dict(latent_size=8, frames=3, width=32, depth=2, heads=2, delta_dim=16, delta_tokens=4, delta_frames=4),
     # pixel space (pixel:4 → 16×16×48, the measured CPU default, docs/autoencoder.md), patch 4 → 16 tokens per frame:
     # a training step took ~2.6 s against ~5.9 s with patch 2 on the shared 2-core CPU (fp32, batch 8)
-    "cpu": dict(latent_channels=48, patch_size=4, prediction="x0", context_residual=True),
+    # δ by adanorm (measured better than xattn, docs/results.md); the prediction builds on the context warped by the
+    # motion head (generator/motion.py; the only variant measured to move the actor)
+    "cpu": dict(latent_channels=48, patch_size=4, prediction="x0", context_residual=True, cond="adanorm",
+                motion_head=True, motion_keypoints=4, motion_reduce=8, motion_steps=1200),
     "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),

@@ -15,6 +15,10 @@ Tensor convention: latents `[B, T, C, h, w]` (T generated frames), the clean con
   "adanorm" δ's tokens of each frame are attention-pooled (a learned query, as CLIP's AttentionPool2d) into one vector
             that is added to the timestep embedding of that frame: the adaLN modulation becomes per frame. With
             `delta_pool="global"` each frame's vector is instead an MLP of the whole clip's δ tokens (GlobalPool).
+- Motion (`motion_head`, the cpu preset): a separate head M (generator/motion.py) reads δ and the context and gives
+  each generated frame a dense backward flow; the prediction is built on the context warped by it, x̂0 = warp(c, M) +
+  change, and every frame's tokens also carry their warped context. M is trained alone first, on the clips' own
+  optical flow, then frozen; where δ is dropped its flow is zero (the unconditional branch is the static context).
 - Attention: "factorised" (spatial within a frame, then temporal per token position, as Latte / OpenSora 1.0) is the
   default: on the CPU preset (1024 tokens, batch 8, one core) a training step took 3.1 CPU-s against 4.2 for "full"
   space-time attention (xattn; 2.2 against 3.1 for adanorm), although full has 23% fewer parameters
@@ -41,6 +45,7 @@ from torch.utils.checkpoint import checkpoint
 
 from deltadiff.errors import ConfigError, InputNotFoundError
 from deltadiff.generator.config import GeneratorConfig
+from deltadiff.generator.motion import MotionHead, resample_frames
 from deltadiff.io.writer import atomic_path
 
 CONFIG_NAME = "generator.json"
@@ -239,7 +244,8 @@ class SpaceTimeDiT(nn.Module):
         super().__init__()
         self.config = cfg = config
         w, p, c = cfg.width, cfg.patch_size, cfg.latent_channels
-        self.patch_embed = nn.Linear(p * p * c * (2 if cfg.context_concat else 1), w)
+        self.patch_embed = nn.Linear(p * p * c * (1 + cfg.context_concat + cfg.motion_head), w)
+        self.motion = MotionHead(cfg) if cfg.motion_head else None
         self.t_embed = TimestepEmbed(w)
         self.null_context = nn.Parameter(torch.zeros(c, cfg.latent_size, cfg.latent_size))
         self.null_delta = nn.Parameter(torch.zeros(cfg.delta_tokens, cfg.delta_dim))
@@ -289,12 +295,7 @@ class SpaceTimeDiT(nn.Module):
         """δ [B, T', N, D] → tokens [B, F, N, W] aligned to the video's F frames (linear resampling when T' ≠ F)."""
         if drop is not None:
             delta = torch.where(drop[:, None, None, None], self.null_delta.to(delta.dtype), delta)
-        if delta.shape[1] != frames:  # δ frame i ↔ video frame i·(T'−1)/(F−1): both clips span the same time
-            n, dd = delta.shape[2:]
-            delta = rearrange(delta, "b t n d -> b (n d) t")
-            delta = F.interpolate(delta, size=frames, mode="linear", align_corners=True) if delta.shape[-1] > 1 \
-                else delta.expand(-1, -1, frames)
-            delta = rearrange(delta, "b (n d) t -> b t n d", n=n, d=dd)
+        delta = resample_frames(delta, frames)  # δ frame i ↔ video frame i·(T'−1)/(F−1): both clips span the same time
         pos_t = sincos(torch.arange(frames, device=delta.device), self.config.width)
         return self.delta_embed(delta * self.config.delta_scale) + self.pos_delta + pos_t[:, None]
 
@@ -303,8 +304,8 @@ class SpaceTimeDiT(nn.Module):
         [B, T, 2, h, w] in latent cells, which the loss may supervise (FlowMatchingLoss.flow_weight)."""
         cfg = self.config
         self._check(x, context, delta)
-        if return_flow and not cfg.context_warp:
-            raise ConfigError("return_flow needs a generator with context_warp")
+        if return_flow and not (cfg.context_warp or cfg.motion_head):
+            raise ConfigError("return_flow needs a generator with context_warp or motion_head")
         flow = None
         b, n_fut, _, hh, _ = x.shape
         frames = n_fut + 1
@@ -312,9 +313,18 @@ class SpaceTimeDiT(nn.Module):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(b)
         if drop_context is not None:
             context = torch.where(drop_context[:, None, None, None], self.null_context.to(context.dtype), context)
+        base = context[:, None]  # what the predicted change is added to (context_residual)
+        if self.motion is not None:  # the context warped by the frozen motion head's flow; zero flow where δ is dropped
+            with torch.no_grad():
+                flow = self.motion(context, delta)
+                if drop_delta is not None:
+                    flow = flow * (~drop_delta).to(flow.dtype)[:, None, None, None, None]
+            base = warp(context, flow, cfg.warp_unshuffle).to(x.dtype)  # [B, T, C, h, w]
         video = torch.cat([context[:, None], x], 1)  # [B, F, C, h, w]: the clean context is frame 0
         if cfg.context_concat:
             video = torch.cat([video, context[:, None].expand_as(video)], 2)
+        if self.motion is not None:  # each frame also sees its warped context (the context itself beside frame 0)
+            video = torch.cat([video, torch.cat([context[:, None], base], 1)], 2)
         tokens = rearrange(video, "b f c (h p) (w q) -> b f (h w) (p q c)", p=p, q=p)
         pos_t = sincos(torch.arange(frames, device=x.device), cfg.width)
         tokens = self.patch_embed(tokens) + self.pos_video + pos_t[:, None]  # [B, F, n, W]
@@ -333,17 +343,18 @@ class SpaceTimeDiT(nn.Module):
         shift, scale = self.mod_out(F.silu(c_out))[:, :, None].chunk(2, -1)
         out = self.proj_out(modulate(self.norm_out(tokens[:, 1:]), shift, scale))  # the context frame's output is discarded
         out = rearrange(out, "b f (h w) (p q c) -> b f c (h p) (w q)", h=hh // p, p=p, q=p)
-        if cfg.context_residual:  # x̂0 = context + change (the context as given: the learned null one when dropped)
+        if cfg.context_residual:  # x̂0 = base + change: the context as given (the learned null one when dropped), or
+            # with motion_head the context warped by M's flow
             if cfg.input_gate:  # ... + the noisy input where a predicted gate opens (the last channel)
                 out, gate = out.split([out.shape[2] - 1, 1], 2)
                 tt = t[:, None, None, None, None]
                 s = (1 - tt) / ((1 - tt) ** 2 + tt**2)
-                out = out + torch.sigmoid(gate - INPUT_GATE_OFFSET) * s * (x - (1 - tt) * context[:, None])
+                out = out + torch.sigmoid(gate - INPUT_GATE_OFFSET) * s * (x - (1 - tt) * base)
             if cfg.context_warp:  # ... or the context warped by the predicted flow (the last 2 channels)
                 out, flow = out.split([out.shape[2] - 2, 2], 2)
                 out = out + warp(context, flow, cfg.warp_unshuffle)
             else:
-                out = out + context[:, None]
+                out = out + base
         if cfg.prediction == "x0":  # x_t = (1 − t)·x0 + t·ε  ⇒  v = ε − x0 = (x_t − x0)/t
             out = (x - out) / t.clamp_min(X0_T_MIN)[:, None, None, None, None]
         return (out, flow) if return_flow else out

@@ -118,6 +118,23 @@ def sample_grid(pipe, path: Path, n: int = SAMPLE_TRIPLES, steps: int = 8) -> Pa
     return write_image(path, contact_sheet(videos, labels))
 
 
+def train_motion_head(model: SpaceTimeDiT, data: GeneratorData, train_config: TrainConfig, out: Path) -> None:
+    """Stage 1 of a `motion_head` generator: M alone on the clips' teacher flow (`motion.MotionLoss`), the rest of G
+    untouched, for `motion_steps` steps at batch `motion_batch`; then M is frozen (resumable like every stage: a
+    finished head is reloaded from its state, not retrained)."""
+    from deltadiff.generator.motion import MotionLoss
+
+    cfg = model.config
+    steps = cfg.motion_steps
+    if steps > 0:
+        head_config = dataclasses.replace(train_config, steps=steps, batch_size=cfg.motion_batch, ema_decay=None,
+                                          warmup=min(train_config.warmup, steps // 10),
+                                          checkpoint_every=min(train_config.checkpoint_every, steps))
+        trained = train(model.motion, MotionLoss(), data, head_config, out, name="motion head")
+        model.motion.load_state_dict(trained.state_dict())
+    model.motion.requires_grad_(False)
+
+
 def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, out: str | Path,
                     model_config: GeneratorConfig, train_config: TrainConfig, *, variant: str | None = None,
                     frames: int = 16, size: int = 64, fps: float = 8.0, cache_clips: int = 4096,
@@ -158,6 +175,9 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
             pipe = DeltaDiffusionPipeline(act.with_variant(variant), ae, copy.deepcopy(m), pipe_config, device="cpu")
             sample_grid(pipe, out / "samples" / f"step_{step:06d}.png")
 
-    data = GeneratorData(CachedFeatures(cache, fields=["latents"]), deltas, ae if teacher else None)
+    latents = CachedFeatures(cache, fields=["latents"])
+    if model.motion is not None:
+        train_motion_head(model, GeneratorData(latents, deltas, ae), train_config, out / "motion-run")
+    data = GeneratorData(latents, deltas, ae if teacher else None)
     train(model, loss, data, train_config, out / "run", name="generator", on_checkpoint=export)
     return out / "generator"
