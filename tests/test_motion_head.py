@@ -118,6 +118,8 @@ def test_motion_head_config_errors():
         preset("micro", **MICRO, context_warp=True)
     with pytest.raises(ConfigError, match="motion_steps"):
         preset("micro", **MICRO, motion_steps=-1)
+    with pytest.raises(ConfigError, match="motion_lr"):
+        preset("micro", **MICRO, motion_lr=0.0)
 
 
 def test_save_load_keeps_the_head(tmp_path):

@@ -49,9 +49,10 @@ def test_train_generator_with_a_motion_head(model, tmp_path):
     out = tmp_path / "gen"
     args = ["train", "generator", "--out", str(out), "--action-encoder", str(model / "action_encoder"), "--autoencoder",
             str(model / "autoencoder"), "--preset", "micro", "--set", "prediction=x0", "--context-residual",
-            "--motion-head", "--motion-steps", "3", "--steps", "2", "--cache-clips", "8", "--device", "cpu"]
+            "--motion-head", "--motion-steps", "3", "--set", "motion_lr=0.002", "--steps", "2", "--cache-clips", "8", "--device", "cpu"]
     _ok(CliRunner().invoke(app, args))
     assert (out / "motion-run" / "state").is_dir()
+    assert json.loads((out / "motion-run" / "train_config.json").read_text())["lr"] == 0.002  # the head's own rate
     gen = SpaceTimeDiT.from_pretrained(out / "generator")
     assert gen.motion is not None and gen.config.motion_steps == 3
     assert any(p.abs().sum() > 0 for p in gen.motion.dec[-1].parameters())  # trained away from its zero start

@@ -82,6 +82,7 @@ class GeneratorConfig:
     motion_head: bool = False
     motion_steps: int = 1500
     motion_batch: int = 32
+    motion_lr: float | None = None  # the head's own learning rate (None: the run's, `--lr`)
     motion_width: int = 64  # channels of the head's context CNN
     motion_code: int = 64  # numbers per frame read from δ
     motion_reduce: int = 4  # numbers each δ token is reduced to before the clip is flattened
@@ -113,6 +114,8 @@ class GeneratorConfig:
             raise ConfigError("motion_head needs context_residual (the warped context is the base of the prediction)")
         if self.motion_head and self.context_warp:
             raise ConfigError("choose one flow: motion_head (a separate head) or context_warp (the transformer's own)")
+        if self.motion_lr is not None and self.motion_lr <= 0:
+            raise ConfigError(f"motion_lr must be > 0 or None, got {self.motion_lr}")
         if self.motion_steps < 0 or self.motion_batch < 1:
             raise ConfigError(f"motion_steps must be ≥ 0 and motion_batch ≥ 1, got {self.motion_steps}, {self.motion_batch}")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):

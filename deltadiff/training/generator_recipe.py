@@ -128,6 +128,7 @@ def train_motion_head(model: SpaceTimeDiT, data: GeneratorData, train_config: Tr
     steps = cfg.motion_steps
     if steps > 0:
         head_config = dataclasses.replace(train_config, steps=steps, batch_size=cfg.motion_batch, ema_decay=None,
+                                          lr=cfg.motion_lr or train_config.lr,
                                           warmup=min(train_config.warmup, steps // 10),
                                           checkpoint_every=min(train_config.checkpoint_every, steps))
         trained = train(model.motion, MotionLoss(), data, head_config, out, name="motion head")
