@@ -85,7 +85,7 @@ class GeneratorConfig:
     motion_lr: float | None = None  # the head's own learning rate (None: the run's, `--lr`)
     motion_width: int = 64  # channels of the head's context CNN
     motion_code: int = 64  # numbers per frame read from δ
-    motion_reduce: int = 4  # numbers each δ token is reduced to before the clip is flattened
+    motion_reduce: int = 4  # numbers each δ token is reduced to (flattened read-out) or each keypoint pools (keypoints)
     motion_hidden: int = 256
     # how M reads δ: 0 = every token reduced to `motion_reduce` numbers and the clip flattened (position-specific
     # weights); k > 0 = per frame k soft-argmax keypoints over the token grid, each its (x, y) and `motion_reduce`
@@ -191,11 +191,11 @@ def parse_overrides(items: list[str]) -> dict:
     """["patch_size=2", "xattn_window=None", ...] → {"patch_size": 2, "xattn_window": None, ...} (JSON values; None,
     True and False as Python spells them are accepted too)."""
     out = {}
+    names = [f.name for f in fields(GeneratorConfig)]
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"a config override must read KEY=VALUE (e.g. patch_size=2), got {item!r}")
-        names = [f.name for f in fields(GeneratorConfig)]
         if key not in names:
             raise ConfigError(f"unknown generator config field {key!r}; choose from {', '.join(names)}")
         text = {"None": "null", "True": "true", "False": "false"}.get(value, value)

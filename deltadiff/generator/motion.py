@@ -14,9 +14,12 @@ target clip's own teacher flow, averaged per 4×4-pixel cell, warps the context 
 6.69 px for the static context (direction 94 % against 21 %).
 
 Shape of the network:
-- *what happens* — δ read as the diagnostic probe reads it: each token reduced to a few numbers by a shared MLP, the
-  whole clip flattened, an MLP to one code per generated frame. The demo's actor can sit anywhere in its own scene,
-  so the read-out must not be tied to a place in the context.
+- *what happens* — δ read into one code per generated frame by an MLP over the whole clip's read-out, which is either
+  (`motion_keypoints=0`) every token reduced to a few numbers by a shared MLP and the clip flattened, as the
+  diagnostic probe reads it, or (`motion_keypoints=k`, the cpu preset) per δ frame k soft-argmax keypoints over the
+  token grid: where δ is active and what it holds there. The demo's actor can sit anywhere in its own scene; the
+  keypoint read-out does not tie the code to that place (measured: the flattened one fits the training scenes' δ,
+  docs/results.md).
 - *where* — a small CNN over the context (pixels, when the latents are the pixel autoencoder's space-to-depth: the
   actor's marker and outline are then plain to see) plus coordinate channels, down to the latent grid.
 - each frame's code modulates the context features (FiLM: scale and shift per channel) and a few convolutions turn
