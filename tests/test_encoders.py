@@ -124,6 +124,27 @@ def test_feature_cache_round_trip(tmp_path):
         CachedFeatures(tmp_path)
 
 
+def test_feature_cache_grows_by_encoding_only_the_new_clips(tmp_path):
+    """A larger count over the same clips keeps the full shards (their files untouched) and encodes the rest; the
+    result equals a cache filled in one go."""
+    from deltadiff.encoders.cache import CachedFeatures, fill_cache
+
+    enc = VideoPrismEncoder(model=_videoprism(), batch_size=2)
+    cache = fill_cache(enc, _Clips(7), tmp_path / "grown", count=4, shard_size=3, source="t")
+    kept = (cache / "shard_00000.safetensors").stat().st_mtime_ns
+    seen = []
+    encode = enc.encode
+    enc.encode = lambda video: seen.append(len(video)) or encode(video)
+    fill_cache(enc, _Clips(7), cache, count=7, shard_size=3, source="t")
+    assert sum(seen) == 4  # clips 3..6: shard 0 was full and kept, the partial shard 1 re-encoded
+    assert (cache / "shard_00000.safetensors").stat().st_mtime_ns == kept
+    grown = CachedFeatures(cache)
+    whole = CachedFeatures(fill_cache(enc, _Clips(7), tmp_path / "whole", shard_size=3, source="t"))
+    assert grown.meta["keys"] == whole.meta["keys"] and len(grown) == 7
+    for i in range(7):
+        torch.testing.assert_close(grown[i]["z"], whole[i]["z"])
+
+
 def test_feature_cache_stores_extras_and_rebuilds_when_they_change(tmp_path):
     from deltadiff.encoders.cache import CachedFeatures, fill_cache
 

@@ -8,7 +8,7 @@ import torch
 from deltadiff.errors import ConfigError
 from deltadiff.generator import SpaceTimeDiT, preset
 from deltadiff.generator.dit import warp
-from deltadiff.generator.motion import MotionHead, MotionLoss, motion_loss
+from deltadiff.generator.motion import MotionHead, MotionLoss, _grid, motion_loss
 
 MICRO = {"prediction": "x0", "context_residual": True, "motion_head": True, "latent_channels": 12, "warp_unshuffle": 2}
 
@@ -29,12 +29,12 @@ def test_head_starts_at_zero_flow_and_has_the_warp_shape():
     assert head(context, delta[:, :2]).shape == flow.shape  # δ of another length is resampled in time
 
 
-@pytest.mark.parametrize("keypoints", [0, 2])
-def test_head_learns_a_motion_that_only_delta_says(keypoints):
+@pytest.mark.parametrize(("keypoints", "layers"), [(0, 0), (2, 0), (2, 2)])
+def test_head_learns_a_motion_that_only_delta_says(keypoints, layers):
     """Each clip's flow is a uniform shift whose direction is coded in δ alone (the context is noise): the head must
     read δ to fit it. 150 steps take its loss far below the zero-flow loss; with δ shuffled across clips it cannot."""
     torch.manual_seed(0)
-    head = micro_head(motion_keypoints=keypoints, motion_width=32)
+    head = micro_head(motion_keypoints=keypoints, motion_width=32, motion_layers=layers)
     cfg = head.config
     n = 64
     sign = torch.randint(0, 2, (n, 2)).float() * 2 - 1  # (±1, ±1) cells
@@ -55,6 +55,34 @@ def test_head_learns_a_motion_that_only_delta_says(keypoints):
         shuffled = motion_loss(head(context, delta[torch.roll(torch.arange(n), 1)]), target).item()
     assert fitted < 0.1 * zero
     assert shuffled > 0.5 * zero
+
+
+@torch.no_grad()
+def test_layered_flow_carries_a_layer_to_where_it_goes():
+    """Two layers: a 3×3-cell square (front) and the rest. Moving the square right by 3 latent cells puts its flow (−3
+    cells: its content sat 3 cells to the left) at its new place and leaves its old place to the static background."""
+    head = micro_head(motion_layers=2)
+    cfg = head.config
+    g, lat = 2 * cfg.latent_size, (cfg.latent_size, cfg.latent_size)
+    masks = torch.zeros(1, 2, g, g)
+    masks[:, 0, 2:8, 2:8] = 1.0  # latent cells 1..3
+    masks[:, 1] = 1 - masks[:, 0]
+    params = torch.zeros(1, cfg.frames, 2, 6)
+    params[:, :, 0, 4] = -3 * 2 / cfg.latent_size  # b_x: the content comes from 3 cells to the left
+    flow = head.layered_flow(masks, params, _grid(g, g, masks), lat)[0, 0]
+    torch.testing.assert_close(flow[0, 1:4, 4:7], torch.full((3, 3), -3.0))
+    assert flow[:, 1:4, 1:4].abs().max() == 0  # the old place: background, not moving
+    assert flow[1].abs().max() == 0
+    # a rotation about the layer's centroid: the centroid itself does not move, its neighbours do
+    params = torch.zeros(1, cfg.frames, 2, 6)
+    params[:, :, 0, :4] = torch.tensor([0.0, -1.0, 1.0, 0.0]) * 0.3  # A = 0.3·[[0, −1], [1, 0]]
+    flow = head.layered_flow(masks, params, _grid(g, g, masks), lat)[0, 0]
+    assert flow[:, 2, 2].abs().max() < 0.05 < 0.2 < flow[:, 1, 1].abs().max()
+    # every layer moved alike: one uniform flow (compositing changes nothing)
+    params = torch.zeros(1, cfg.frames, 2, 6)
+    params[..., 5] = 2 / cfg.latent_size
+    flow = head.layered_flow(masks, params, _grid(g, g, masks), lat)
+    torch.testing.assert_close(flow[:, :, 1], torch.ones_like(flow[:, :, 1]))
 
 
 @torch.no_grad()
@@ -120,11 +148,14 @@ def test_motion_head_config_errors():
         preset("micro", **MICRO, motion_steps=-1)
     with pytest.raises(ConfigError, match="motion_lr"):
         preset("micro", **MICRO, motion_lr=0.0)
+    with pytest.raises(ConfigError, match="motion_layers"):
+        preset("micro", **MICRO, motion_layers=1)
 
 
-def test_save_load_keeps_the_head(tmp_path):
+@pytest.mark.parametrize("layers", [0, 3])
+def test_save_load_keeps_the_head(tmp_path, layers):
     torch.manual_seed(0)
-    model = SpaceTimeDiT(preset("micro", **MICRO))
+    model = SpaceTimeDiT(preset("micro", **MICRO, motion_layers=layers))
     with torch.no_grad():
         for p in model.motion.parameters():
             p.add_(0.1 * torch.randn_like(p))

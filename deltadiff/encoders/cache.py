@@ -39,17 +39,21 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     extras = extras or {}
     directory = Path(directory)
     count = len(dataset) if count is None else count
-    if (directory / "meta.json").exists():
-        meta = json.loads((directory / "meta.json").read_text())
-        if (meta["count"] >= count and meta["encoder"] == encoder.name and meta["source"] == source
-                and set(meta.get("extras", [])) == set(extras)):
-            return directory  # already there
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "meta.json").unlink(missing_ok=True)
     keys: list[str] = []
     shape = None
+    if (directory / "meta.json").exists():
+        meta = json.loads((directory / "meta.json").read_text())
+        if (meta["encoder"] == encoder.name and meta["source"] == source
+                and set(meta.get("extras", [])) == set(extras) and meta["shard_size"] == shard_size):
+            if meta["count"] >= count:
+                return directory  # already there
+            # a larger cache of the same clips: keep the full shards, encode only the rest
+            keys, shape = meta["keys"][: meta["count"] // shard_size * shard_size], meta["spatial"]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meta.json").unlink(missing_ok=True)
     with Progress(f"caching {encoder.name} features", total=count) as bar:
-        for s0 in range(0, count, shard_size):
+        bar.update(len(keys))
+        for s0 in range(len(keys), count, shard_size):
             spatial, z, more = [], [], {k: [] for k in extras}
             for b0 in range(s0, min(count, s0 + shard_size), batch_size):
                 items = [dataset[i] for i in range(b0, min(count, s0 + shard_size, b0 + batch_size))]

@@ -91,6 +91,10 @@ class GeneratorConfig:
     # weights); k > 0 = per frame k soft-argmax keypoints over the token grid, each its (x, y) and `motion_reduce`
     # pooled numbers (the read-out then does not depend on where in the demo's frame the action happens)
     motion_keypoints: int = 0
+    # how M writes the flow: 0 = a dense decoder per cell (FiLM by the frame's code); K ≥ 2 = K layers, each a soft
+    # mask over the context and one affine motion per frame about its centroid, composited front to back at pixel
+    # resolution (the motion of a layer is then where its content goes, not only where it was)
+    motion_layers: int = 0
     # training, context_warp only: weight of the loss between the predicted flow and a classical optical-flow teacher's
     # flow of the training clip (Farnebäck, from the clip's own frames: still self-supervised); 0 = no teacher
     flow_teacher_weight: float = 0.0
@@ -116,6 +120,8 @@ class GeneratorConfig:
             raise ConfigError("choose one flow: motion_head (a separate head) or context_warp (the transformer's own)")
         if self.motion_lr is not None and self.motion_lr <= 0:
             raise ConfigError(f"motion_lr must be > 0 or None, got {self.motion_lr}")
+        if self.motion_layers == 1 or self.motion_layers < 0:
+            raise ConfigError(f"motion_layers must be 0 (dense) or ≥ 2 (layers), got {self.motion_layers}")
         if self.motion_steps < 0 or self.motion_batch < 1:
             raise ConfigError(f"motion_steps must be ≥ 0 and motion_batch ≥ 1, got {self.motion_steps}, {self.motion_batch}")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):
