@@ -110,10 +110,13 @@ def guided(model, context: torch.Tensor, delta: torch.Tensor, scale_delta: float
     drop_c = torch.tensor([dc for (dc, _), _ in passes], device=dev).repeat_interleave(b)  # [k·B]
     drop_d = torch.tensor([dd for (_, dd), _ in passes], device=dev).repeat_interleave(b)
     ctx, dl = context.repeat(k, *([1] * (context.ndim - 1))), delta.repeat(k, *([1] * (delta.ndim - 1)))
+    # a frozen motion head's flow depends only on (context, δ): once per sampling call, not once per step
+    flow = model.motion_flow(ctx, dl, drop_c, drop_d) if hasattr(model, "motion_flow") else None
+    extra = {} if flow is None else {"motion_flow": flow}
 
     def denoise(x: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((k * b,), t, dtype=x.dtype, device=x.device)
-        v = model(x.repeat(k, *([1] * (x.ndim - 1))), tt, ctx, dl, drop_context=drop_c, drop_delta=drop_d)
+        v = model(x.repeat(k, *([1] * (x.ndim - 1))), tt, ctx, dl, drop_context=drop_c, drop_delta=drop_d, **extra)
         vs = v.chunk(k)
         if k == 1:  # the weights sum to 1, so a single pass has weight 1
             return vs[0]

@@ -299,9 +299,25 @@ class SpaceTimeDiT(nn.Module):
         pos_t = sincos(torch.arange(frames, device=delta.device), self.config.width)
         return self.delta_embed(delta * self.config.delta_scale) + self.pos_delta + pos_t[:, None]
 
-    def forward(self, x, t, context, delta, drop_context=None, drop_delta=None, return_flow: bool = False):
+    @torch.no_grad()
+    def motion_flow(self, context, delta, drop_context=None, drop_delta=None) -> torch.Tensor | None:
+        """The frozen motion head's flow [B, T, 2, h, w] for (context, δ) with the drops applied (zero where δ is
+        dropped); None without a motion head. It depends on neither x nor t, so a sampler computes it once per call
+        and hands it to every network evaluation (`forward(motion_flow=...)`, `diffusion.sampling.guided`)."""
+        if self.motion is None:
+            return None
+        if drop_context is not None:
+            context = torch.where(drop_context[:, None, None, None], self.null_context.to(context.dtype), context)
+        flow = self.motion(context, delta)
+        if drop_delta is not None:
+            flow = flow * (~drop_delta).to(flow.dtype)[:, None, None, None, None]
+        return flow
+
+    def forward(self, x, t, context, delta, drop_context=None, drop_delta=None, return_flow: bool = False,
+                motion_flow: torch.Tensor | None = None):
         """The velocity [B, T, C, h, w]; with `return_flow` (context_warp only) also the predicted flow
-        [B, T, 2, h, w] in latent cells, which the loss may supervise (FlowMatchingLoss.flow_weight)."""
+        [B, T, 2, h, w] in latent cells, which the loss may supervise (FlowMatchingLoss.flow_weight).
+        `motion_flow`: `self.motion_flow(context, delta, drop_context, drop_delta)` computed beforehand (samplers)."""
         cfg = self.config
         self._check(x, context, delta)
         if return_flow and not (cfg.context_warp or cfg.motion_head):
@@ -315,10 +331,7 @@ class SpaceTimeDiT(nn.Module):
             context = torch.where(drop_context[:, None, None, None], self.null_context.to(context.dtype), context)
         base = context[:, None]  # what the predicted change is added to (context_residual)
         if self.motion is not None:  # the context warped by the frozen motion head's flow; zero flow where δ is dropped
-            with torch.no_grad():
-                flow = self.motion(context, delta)
-                if drop_delta is not None:
-                    flow = flow * (~drop_delta).to(flow.dtype)[:, None, None, None, None]
+            flow = self.motion_flow(context, delta, drop_delta=drop_delta) if motion_flow is None else motion_flow
             base = warp(context, flow, cfg.warp_unshuffle).to(x.dtype)  # [B, T, C, h, w]
         video = torch.cat([context[:, None], x], 1)  # [B, F, C, h, w]: the clean context is frame 0
         if cfg.context_concat:
