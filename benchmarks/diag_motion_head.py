@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--model", default="models/cpu-default")
     ap.add_argument("--generator", default=None)
     ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--per-class", action="store_true", help="also print the demo rows per action class")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
     pipe = DeltaDiffusionPipeline.from_pretrained(args.model, device="cpu")
@@ -34,10 +35,11 @@ def main() -> None:
     head, cfg = pipe.generator.motion, pipe.generator.config
     if head is None:
         raise SystemExit("this generator has no motion head (train it with --motion-head)")
-    world, rows = World(), {"demo": [], "oracle": []}
+    world, rows, classes = World(), {"demo": [], "oracle": []}, []
     with torch.no_grad():
         for s in range(0, args.n, 16):
             ts = [world.triple(seed_for("test", i)) for i in range(s, min(args.n, s + 16))]
+            classes += [t.target.truth.action for t in ts]
             ctx = pipe.autoencoder.encode(torch.stack([frames_to_tensor(t.context[None]) for t in ts]))[:, 0]
             for name, clips in (("demo", [t.demo.frames for t in ts]), ("oracle", [t.target.frames for t in ts])):
                 delta = pipe.action_encoder.encode(torch.stack([frames_to_tensor(v) for v in clips]))
@@ -49,6 +51,11 @@ def main() -> None:
     for name, r in rows.items():
         a = np.array(r, float)
         print(f"{name:7s} trajectory_error {a[:, 0].mean():.2f} px  direction_accuracy {a[:, 1].mean():.3f}")
+    if args.per_class:
+        a, names = np.array(rows["demo"], float), np.array(classes)
+        for c in sorted(set(classes)):
+            k = names == c
+            print(f"  {c:12s} n={k.sum():2d}  trajectory_error {a[k, 0].mean():5.2f} px  direction {a[k, 1].mean():.2f}")
 
 
 if __name__ == "__main__":

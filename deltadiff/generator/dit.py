@@ -45,7 +45,7 @@ from torch.utils.checkpoint import checkpoint
 
 from deltadiff.errors import ConfigError, InputNotFoundError
 from deltadiff.generator.config import GeneratorConfig
-from deltadiff.generator.motion import MotionHead, resample_frames
+from deltadiff.generator.motion import MotionHead, resample_frames, warp
 from deltadiff.io.writer import atomic_path
 
 CONFIG_NAME = "generator.json"
@@ -207,30 +207,6 @@ class Block(nn.Module):
         if self.xattn is not None:  # ungated, like PixArt's cross-attention; its zero-initialised output keeps adaLN-zero's identity start
             x = x + self.xattn(self.norm_x(x), d)
         return x + m[-1] * self.mlp(modulate(self.norm(x), m[-3], m[-2]))
-
-
-def warp(context: torch.Tensor, flow: torch.Tensor, unshuffle: int = 1) -> torch.Tensor:
-    """Backward warp: context [B, C, h, w], flow [B, T, 2, h, w] (x, y; where each position's content sits in the
-    context, in latent cells) → [B, T, C, h, w]. With `unshuffle` r the context's channels are first unfolded into an
-    r-times finer grid (pixel_shuffle: the pixel autoencoder's space-to-depth, channel order (c, p, q)), the flow is
-    upsampled bilinearly to it and the fine grid is sampled (bilinear, border padding), then folded back. Zero flow is
-    the identity."""
-    b, t, _, h, w = flow.shape
-    img = F.pixel_shuffle(context, unshuffle) if unshuffle > 1 else context
-    hh, ww = img.shape[-2:]
-    fl = flow.flatten(0, 1).float()
-    if (hh, ww) != (h, w):
-        fl = F.interpolate(fl, size=(hh, ww), mode="bilinear", align_corners=False)
-    ys = (torch.arange(hh, device=flow.device, dtype=torch.float32) + 0.5) * (2 / hh) - 1
-    xs = (torch.arange(ww, device=flow.device, dtype=torch.float32) + 0.5) * (2 / ww) - 1
-    gx = xs[None, None, :] + fl[:, 0] * (2 / w)  # a latent cell is 2/w in grid_sample's [-1, 1] coordinates
-    gy = ys[None, :, None] + fl[:, 1] * (2 / h)
-    src = img[:, None].expand(b, t, *img.shape[1:]).flatten(0, 1)
-    out = F.grid_sample(src, torch.stack([gx, gy], -1).to(src.dtype), mode="bilinear", padding_mode="border",
-                        align_corners=False)
-    if unshuffle > 1:
-        out = F.pixel_unshuffle(out, unshuffle)
-    return out.view(b, t, *context.shape[1:])
 
 
 X0_T_MIN = 0.05  # x0-prediction: the velocity divides by t, bounded away from 0
