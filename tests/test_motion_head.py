@@ -8,7 +8,7 @@ import torch
 from deltadiff.errors import ConfigError
 from deltadiff.generator import SpaceTimeDiT, preset
 from deltadiff.generator.dit import warp
-from deltadiff.generator.motion import MotionHead, MotionLoss, motion_loss, photometric_loss
+from deltadiff.generator.motion import MotionHead, MotionLoss, motion_loss
 
 MICRO = {"prediction": "x0", "context_residual": True, "motion_head": True, "latent_channels": 12, "warp_unshuffle": 2}
 
@@ -114,41 +114,6 @@ def test_motion_loss_weights_the_moving_cells():
     assert motion_loss(miss_moving, target) > 5 * motion_loss(miss_static, target)
 
 
-def test_photometric_loss_is_relative_to_the_static_context_and_pulls_the_flow_to_the_true_shift():
-    """A context shifted by one cell: the static context scores 1, the right flow 0; and the loss's gradient at a flow
-    half way there points to the right flow (only the warp connects them)."""
-    g = torch.Generator().manual_seed(0)
-    context = torch.nn.functional.avg_pool2d(torch.randn(1, 3, 24, 24, generator=g), 3, 1, 1)[..., 4:20, 4:20]  # smooth
-    true = torch.zeros(1, 2, 2, 16, 16)
-    true[:, :, 0] = 1.0  # every position's content sits one cell to the right in the context
-    frames = warp(context, true)
-    static = context[:, None].expand_as(frames)
-    assert photometric_loss(static, frames, context) == pytest.approx(1.0)
-    assert photometric_loss(warp(context, true), frames, context) == 0
-    half = (0.5 * true).requires_grad_()
-    photometric_loss(warp(context, half), frames, context).backward()
-    inner = half.grad[:, :, 0, 2:-2, 2:-2]  # away from the border padding
-    assert inner.mean() < 0 and half.grad[:, :, 1].abs().mean() < inner.abs().mean()  # descent raises the x flow
-
-
-def test_motion_loss_adds_the_photometric_and_area_terms():
-    torch.manual_seed(0)
-    head = micro_head(motion_layers=2)
-    cfg = head.config
-    batch = {"context": torch.randn(2, cfg.latent_channels, cfg.latent_size, cfg.latent_size),
-             "delta": torch.randn(2, cfg.delta_frames, cfg.delta_tokens, cfg.delta_dim),
-             "flow": torch.randn(2, cfg.frames, 2, cfg.latent_size, cfg.latent_size)}
-    batch["latents"] = torch.randn(2, cfg.frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
-    base = MotionLoss()(head, batch)
-    with torch.no_grad():
-        masks, params = head.layers(batch["context"], batch["delta"])
-        flow = head.layered_flow(masks, params, batch["context"].shape[-2:])
-        photo = photometric_loss(warp(batch["context"], flow, cfg.warp_unshuffle), batch["latents"], batch["context"])
-    torch.testing.assert_close(base, motion_loss(flow, batch["flow"]))
-    head.config.motion_photometric, head.config.motion_mask_area = 0.5, 2.0
-    torch.testing.assert_close(MotionLoss()(head, batch), base + 0.5 * photo + 2.0 * masks[:, :-1].mean())
-
-
 @torch.no_grad()
 def test_generator_builds_on_the_warped_context_and_drops_it_with_delta():
     from deltadiff.diffusion import sample
@@ -190,8 +155,6 @@ def test_motion_head_config_errors():
         preset("micro", **MICRO, motion_lr=0.0)
     with pytest.raises(ConfigError, match="motion_layers"):
         preset("micro", **MICRO, motion_layers=1)
-    with pytest.raises(ConfigError, match="motion_photometric"):
-        preset("micro", **MICRO, motion_photometric=-1.0)
 
 
 @pytest.mark.parametrize("layers", [0, 3])

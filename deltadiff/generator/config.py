@@ -95,10 +95,6 @@ class GeneratorConfig:
     # mask over the context and one affine motion per frame about its centroid, composited front to back at pixel
     # resolution (the motion of a layer is then where its content goes, not only where it was)
     motion_layers: int = 0
-    # weight of a photometric term in the head's loss: the context warped by the predicted flow against the clip's own
-    # frames (motion.photometric_loss; self-supervised like the teacher, without the teacher's error); 0 = teacher only
-    motion_photometric: float = 0.0
-    motion_mask_area: float = 0.0  # layers only: weight of the front layers' mean cover in the loss (a small-object prior)
     # training, context_warp only: weight of the loss between the predicted flow and a classical optical-flow teacher's
     # flow of the training clip (Farnebäck, from the clip's own frames: still self-supervised); 0 = no teacher
     flow_teacher_weight: float = 0.0
@@ -126,9 +122,6 @@ class GeneratorConfig:
             raise ConfigError(f"motion_lr must be > 0 or None, got {self.motion_lr}")
         if self.motion_layers == 1 or self.motion_layers < 0:
             raise ConfigError(f"motion_layers must be 0 (dense) or ≥ 2 (layers), got {self.motion_layers}")
-        if self.motion_photometric < 0 or self.motion_mask_area < 0:
-            raise ConfigError(f"motion_photometric and motion_mask_area must be ≥ 0, got {self.motion_photometric}, "
-                              f"{self.motion_mask_area}")
         if self.motion_steps < 0 or self.motion_batch < 1:
             raise ConfigError(f"motion_steps must be ≥ 0 and motion_batch ≥ 1, got {self.motion_steps}, {self.motion_batch}")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):

@@ -231,33 +231,9 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((pred.float() - target).pow(2) * w).sum() / (2 * w.sum())
 
 
-def photometric_loss(warped: torch.Tensor, frames: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-    """How far the warped context is from the clip's own frames, relative to the static context: Σ|warp − x_t| /
-    Σ|context − x_t| over the batch (1 = no better than not moving). Latents [B, T, C, h, w], context [B, C, h, w].
-
-    The teacher's flow is only as good as Farnebäck on 64×64 frames (its own warp reaches 2.3 px, not 0); comparing
-    the warped context with the frames themselves is a target with no such ceiling. Bilinear warping gives gradients
-    only a pixel or two wide, so it refines a flow the teacher term has brought close, rather than finding one."""
-    frames = frames.float()
-    return (warped.float() - frames).abs().sum() / (context.float()[:, None] - frames).abs().sum().clamp_min(1e-6)
-
-
 class MotionLoss:
-    """The motion head's training loss on items {"context", "delta", "flow", "latents"} (`generator_recipe.
-    GeneratorData` with an autoencoder): `motion_loss` to the clip's teacher flow, plus `motion_photometric` ×
-    `photometric_loss` of the context warped by the predicted flow."""
+    """The motion head's training loss on items {"context", "delta", "flow"} (`generator_recipe.GeneratorData` with an
+    autoencoder): `motion_loss` to the clip's teacher flow."""
 
     def __call__(self, head: MotionHead, batch: dict) -> torch.Tensor:
-        cfg = head.config
-        if cfg.motion_layers:
-            masks, params = head.layers(batch["context"], batch["delta"])
-            flow = head.layered_flow(masks, params, batch["context"].shape[-2:])
-        else:
-            flow = head(batch["context"], batch["delta"])
-        loss = motion_loss(flow, batch["flow"])
-        if cfg.motion_layers and cfg.motion_mask_area:  # front layers small: what does not move stays in the last one
-            loss = loss + cfg.motion_mask_area * masks[:, :-1].mean()
-        if cfg.motion_photometric:
-            warped = warp(batch["context"], flow, cfg.warp_unshuffle)
-            loss = loss + cfg.motion_photometric * photometric_loss(warped, batch["latents"], batch["context"])
-        return loss
+        return motion_loss(head(batch["context"], batch["delta"]), batch["flow"])
