@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from deltadiff.data.world import World, seed_for
-from deltadiff.eval.baselines import demo_flow_maps
+from deltadiff.data.flow import chained_maps
 from deltadiff.eval.world_metrics import direction_correct, trajectory_error
 from deltadiff.generator.dit import warp
 from deltadiff.io.tensor import frames_to_tensor, tensor_to_frames
@@ -32,7 +32,7 @@ def main() -> None:
         ctx = frames_to_tensor(t.context[None])  # [1, 3, H, W]
         marker = np.asarray(t.target.truth.marker_px)
         h, w = ctx.shape[-2:]
-        maps = demo_flow_maps(t.target.frames)[1:]  # [T−1, H, W, 2]: where each pixel sat in frame 0
+        maps = chained_maps(t.target.frames)[1:]  # [T−1, H, W, 2]: where each pixel sat in frame 0
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         pixel = torch.from_numpy(maps - np.stack([xs, ys], -1)).permute(0, 3, 1, 2)[None]  # [1, T−1, 2, H, W] pixels
         cell = teacher_flow(t.target.frames, args.cell)[None]  # [1, T−1, 2, h, w] cells

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from deltadiff.data.flow import chained_maps
 from deltadiff.eval.baselines import (
     BASELINES,
     copy_demo,
-    demo_flow_maps,
     flow_warp,
     static,
 )
@@ -53,7 +53,7 @@ def test_flow_warp_moves_the_context_like_the_demo():
     demo = _square_clip()  # a white square moving right 2 px per frame on black
     ctx = np.full((32, 32, 3), (30, 90, 30), np.uint8)
     ctx[12:20, 8:16] = (220, 40, 40)  # a red square where the demo's square starts, on green
-    maps = demo_flow_maps(demo)
+    maps = chained_maps(demo)
     assert maps.shape == (8, 32, 32, 2) and np.allclose(maps[0, 5, 7], (7, 5))  # frame 0: identity
     out = flow_warp(demo[None], ctx[None], [0])[0]
     assert (out[0] == ctx).all()

@@ -132,6 +132,31 @@ def test_motion_energy_target():
     assert m.motion_head.weight.grad.abs().sum() > 0
 
 
+def test_flow_target_follows_a_moving_square():
+    """A bright square moving right 2 px per frame: its cells' forward flow is ≈ (+2, 0), the backward one ≈ (−2, 0),
+    the empty background's ≈ 0; and the loss trains the zero-initialised flow head."""
+    pytest.importorskip("cv2")
+    from deltadiff.encoders.tiny import flow_dim, flow_targets
+
+    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, flow_weight=1.0, norm_pix=False)
+    px = torch.zeros(1, 4, 3, 32, 32)
+    for t in range(4):
+        px[0, t, :, 12:20, 8 + 2 * t : 16 + 2 * t] = 1.0
+    f = flow_targets(px, cfg)  # [1, 3, 16 patches, 2 directions · (8/2)² cells · (x, y)]
+    assert f.shape == (1, 3, 16, flow_dim(cfg))
+    cells = f[0].view(3, 4, 4, 2, 4, 4, 2)  # t, patch row, patch col, direction, cell row, cell col, (x, y)
+    inside = cells[:, 1, 1:3, :, 1:3, :, :]  # the square's middle (patches (1, 1)–(1, 2), their middle cell rows)
+    fwd, bwd = inside[:, :, 0], inside[:, :, 1]
+    assert fwd[..., 0].mean() == pytest.approx(2.0, abs=0.5) and bwd[..., 0].mean() == pytest.approx(-2.0, abs=0.5)
+    assert inside[..., 1].abs().mean() < 0.3  # no vertical motion
+    assert cells[:, 3, :, :, 3].abs().max() < 0.2  # the frame's last two rows, 10 px below the square: background
+    m = MaskedVideoModel(cfg)
+    assert m.flow_head.weight.abs().sum() == 0
+    MaskedVideoLoss(0.5, 0.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0)).backward()
+    assert m.flow_head.weight.grad.abs().sum() > 0
+    assert MaskedVideoModel(preset("micro")).flow_head is None  # off by default
+
+
 def test_action_encoder_round_trip(tmp_path):
     torch.manual_seed(0)
     m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))

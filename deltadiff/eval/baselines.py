@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deltadiff.errors import ConfigError
-
-EVAL_EXTRA = "pip install 'deltadiff[eval]'  (OpenCV headless and matplotlib)"
+from deltadiff.data.flow import OPENCV_EXTRA as EVAL_EXTRA  # the same extra holds matplotlib (the report's plots)
+from deltadiff.data.flow import chained_maps, cv2
 
 
 @dataclass
@@ -57,39 +56,13 @@ def static(demos: np.ndarray, contexts: np.ndarray, seeds) -> np.ndarray:
     return np.repeat(np.asarray(contexts)[:, None], t, axis=1)
 
 
-def _cv2():
-    try:
-        import cv2
-    except ImportError as e:
-        raise ConfigError(f"the flow-warp baseline needs OpenCV: {EVAL_EXTRA}") from e
-    return cv2
-
-
-def demo_flow_maps(demo: np.ndarray) -> np.ndarray:
-    """For every frame t of a demo `uint8 [T, H, W, 3]`, where each of its pixels was in frame 0: `float32 [T, H, W, 2]`
-    (x, y), chained through consecutive Farnebäck flows: M_t(p) = M_{t−1}(p + F_{t→t−1}(p)), M_0 = identity."""
-    cv2 = _cv2()
-    t, h, w = demo.shape[:3]
-    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in demo]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    maps = np.empty((t, h, w, 2), np.float32)
-    maps[0] = np.stack([xs, ys], -1)
-    for i in range(1, t):
-        # flow[y, x] = where pixel (x, y) of frame i sits in frame i−1 (dense, 64×64: small windows, few levels)
-        flow = cv2.calcOpticalFlowFarneback(grey[i], grey[i - 1], None, pyr_scale=0.5, levels=3, winsize=9,
-                                            iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
-        mx, my = xs + flow[..., 0], ys + flow[..., 1]
-        maps[i] = cv2.remap(maps[i - 1], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return maps
-
-
 def flow_warp(demos: np.ndarray, contexts: np.ndarray, seeds) -> np.ndarray:
-    """The context warped by the demo's motion: frame t = context sampled at M_t (see `demo_flow_maps`)."""
-    cv2 = _cv2()
+    """The context warped by the demo's motion: frame t = context sampled at M_t (`data.flow.chained_maps`)."""
+    cv = cv2()
     out = []
     for demo, ctx in zip(np.asarray(demos), np.asarray(contexts)):
-        maps = demo_flow_maps(demo)
-        out.append(np.stack([cv2.remap(ctx, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        maps = chained_maps(demo)
+        out.append(np.stack([cv.remap(ctx, m[..., 0], m[..., 1], cv.INTER_LINEAR, borderMode=cv.BORDER_REPLICATE)
                              for m in maps]))
     return np.stack(out)
 

@@ -37,11 +37,11 @@ SAMPLE_TRIPLES = 4
 def teacher_flow(frames: np.ndarray, cell: int) -> torch.Tensor:
     """A classical optical-flow teacher for the context warp: uint8 [T, H, W, 3] → float32 [T−1, 2, H/cell, W/cell],
     for each frame t ≥ 1 and each latent cell, where its content sat in frame 0 relative to the cell, in cells
-    (Farnebäck flows chained frame to frame, `eval.baselines.demo_flow_maps`, averaged over the cell's pixels).
+    (Farnebäck flows chained frame to frame, `data.flow.chained_maps`, averaged over the cell's pixels).
     It reads only the clip's own frames: training stays self-supervised."""
-    from deltadiff.eval.baselines import demo_flow_maps
+    from deltadiff.data.flow import chained_maps
 
-    maps = demo_flow_maps(np.asarray(frames))  # [T, H, W, 2] absolute (x, y) in frame 0
+    maps = chained_maps(np.asarray(frames))  # [T, H, W, 2] absolute (x, y) in frame 0
     t, h, w = maps.shape[:3]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     disp = torch.from_numpy(maps[1:] - np.stack([xs, ys], -1)).permute(0, 3, 1, 2)  # [T−1, 2, H, W] pixels
