@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
 
 from deltadiff.encoders import VideoMAEEncoder, VideoPrismEncoder, VJEPA2Encoder, load_encoder  # noqa: E402
+from deltadiff.encoders.hf import FusedGELU  # noqa: E402
 from deltadiff.errors import ConfigError, InputNotFoundError  # noqa: E402
 
 
@@ -70,6 +73,75 @@ def test_videoprism_spatial_is_per_frame():
     fa, fb = enc.encode(a), enc.encode(b)
     torch.testing.assert_close(fa.spatial[:, 0], fb.spatial[:, 0])  # frame 0's own features ignore other frames
     assert (fa.z[:, 0] - fb.z[:, 0]).abs().max() > 1e-3  # z at frame 0 sees the rest of the clip
+
+
+def _set_gelu(model, act):
+    """Every VideoPrism MLP of `model` runs `act` (tied weights, another activation)."""
+    from transformers.models.videoprism.modeling_videoprism import VideoPrismMLP
+
+    mlps = [m for m in model.modules() if isinstance(m, VideoPrismMLP)]
+    assert mlps
+    for m in mlps:
+        m.activation_fn = act
+    return model
+
+
+def test_videoprism_fused_gelu_equals_transformers_forward():
+    """The adapter swaps transformers' `gelu_python` (its VideoPrism default) for torch's fused GELU: features equal
+    transformers' own forward with the same weights to float rounding; the tolerance is tight enough to tell GELU's tanh
+    approximation apart, so a wrong activation fails here."""
+    from transformers.activations import ACT2FN
+
+    torch.manual_seed(0)
+    ref = _videoprism()
+    assert ref.config.hidden_act == "gelu_python"
+    enc = VideoPrismEncoder(model=copy.deepcopy(ref))
+    assert all(isinstance(layer.mlp.activation_fn, FusedGELU) for layer in enc.model.spatial_layers)
+    assert all(isinstance(layer.mlp.activation_fn, FusedGELU) for layer in enc.model.temporal_layers)
+    video = _video()
+    with torch.no_grad():
+        out = ref(pixel_values_videos=enc.preprocess(video))
+        z_ref = out.last_hidden_state.view(2, 4, 16, 32)  # [B, T·N, C] → [B, T, N, C]
+        spatial_ref = ref.layernorm1(out.last_spatial_hidden_state).view(2, 4, 16, 32)
+    f = enc.encode(video)
+    torch.testing.assert_close(f.z, z_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(f.spatial, spatial_ref, atol=1e-5, rtol=1e-5)
+    _set_gelu(enc.model, ACT2FN["gelu_python"])  # the reference path through the adapter: equal, not just close
+    torch.testing.assert_close(enc.encode(video).z, z_ref, atol=0, rtol=0)
+    _set_gelu(enc.model, torch.nn.GELU(approximate="tanh"))
+    assert (enc.encode(video).z - z_ref).abs().max() > 1e-4
+    x = torch.randn(64, requires_grad=True)  # with autograd on, FusedGELU leaves its input alone and differentiates
+    FusedGELU()(x).sum().backward()
+    g = x.grad.clone()
+    x.grad = None
+    ACT2FN["gelu_python"](x).sum().backward()
+    torch.testing.assert_close(g, x.grad)
+
+
+def test_tiny_model_fused_gelu_equals_gelu_python_with_stem_mask_and_grads():
+    """The training path (factorised_forward with motion stem and patch masking) of a tiny model, built with torch's
+    GELU, equals the same weights with transformers' gelu_python, forward and gradients."""
+    from transformers.activations import ACT2FN
+
+    from deltadiff.encoders.tiny import MaskedVideoModel, preset
+
+    torch.manual_seed(0)
+    fast = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))  # motion stem "rgb"
+    assert fast.encoder.config.hidden_act == "gelu" and fast.stem is not None and fast.training
+    ref = _set_gelu(copy.deepcopy(fast), ACT2FN["gelu_python"])
+    pixels = (_video() + 1) / 2
+    mask = torch.rand(2, 4, 16, generator=torch.Generator().manual_seed(1)) < 0.5  # [B, T, N]
+    z = {}
+    for name, m in (("fast", fast), ("ref", ref)):
+        z[name] = m(pixels, mask)
+        z[name].square().mean().backward()
+    torch.testing.assert_close(z["fast"], z["ref"], atol=1e-5, rtol=1e-5)
+    for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
+        if a.grad is not None or b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    with torch.no_grad():
+        wrong = _set_gelu(copy.deepcopy(fast), torch.nn.GELU(approximate="tanh"))(pixels, mask)
+    assert (wrong - z["ref"]).abs().max() > 1e-4
 
 
 def test_static_clip_spatial_matches_z_for_videomae():
