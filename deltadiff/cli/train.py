@@ -181,7 +181,7 @@ def all_stages(
     foundation_steps: int = typer.Option(800, "--foundation-steps", min=1),
     bottleneck_steps: int = typer.Option(400, "--bottleneck-steps", min=1),
     autoencoder_steps: int = typer.Option(300, "--autoencoder-steps", min=1),
-    generator_steps: int = typer.Option(600, "--generator-steps", min=1, help="600: the bundled model's (models/cpu-default/README.md)."),
+    generator_steps: int = typer.Option(800, "--generator-steps", min=1, help="800: the bundled model's (models/cpu-default/README.md)."),
     generator_preset: str = typer.Option("cpu", "--generator-preset", help="micro | cpu | gpu-s | gpu-b | paper."),
     foundation_preset: str = typer.Option("tiny", "--foundation-preset", help="tiny (CPU default) | micro (tests)."),
     autoencoder: str = typer.Option("pixel:4", "--autoencoder", help="pixel:P (pixel space, space-to-depth by P: the measured CPU default, docs/autoencoder.md), tiny (train the tiny AE as a stage) or an autoencoder / diffusers VAE folder."),
