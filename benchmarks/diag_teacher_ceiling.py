@@ -13,8 +13,8 @@ import argparse
 import numpy as np
 import torch
 
-from deltadiff.data.world import World, seed_for
 from deltadiff.data.flow import chained_maps
+from deltadiff.data.world import World, seed_for
 from deltadiff.eval.world_metrics import direction_correct, trajectory_error
 from deltadiff.generator.dit import warp
 from deltadiff.io.tensor import frames_to_tensor, tensor_to_frames

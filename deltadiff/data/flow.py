@@ -6,13 +6,15 @@ Convention: clips are uint8 `[T, H, W, 3]`; flows are float32 pixels (x, y).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from deltadiff.errors import ConfigError
 
 OPENCV_EXTRA = "pip install 'deltadiff[eval]'  (OpenCV headless and matplotlib)"
 # dense flow at 64×64: small windows and few pyramid levels (the objects are 5–20 px across)
-FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=9, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+FARNEBACK = {"pyr_scale": 0.5, "levels": 3, "winsize": 9, "iterations": 3, "poly_n": 5, "poly_sigma": 1.1, "flags": 0}
 
 
 def cv2():
@@ -32,8 +34,8 @@ def pair_flows(frames: np.ndarray) -> np.ndarray:
     """Flow between consecutive frames, both ways: float32 [2, T−1, H, W, 2] — [0, t] where each pixel of frame t goes
     in frame t+1, [1, t] where each pixel of frame t+1 was in frame t (both relative to the pixel)."""
     cv, grey = cv2(), _grey(frames)
-    fwd = [cv.calcOpticalFlowFarneback(a, b, None, **FARNEBACK) for a, b in zip(grey[:-1], grey[1:])]
-    bwd = [cv.calcOpticalFlowFarneback(b, a, None, **FARNEBACK) for a, b in zip(grey[:-1], grey[1:])]
+    fwd = [cv.calcOpticalFlowFarneback(a, b, None, **FARNEBACK) for a, b in pairwise(grey)]
+    bwd = [cv.calcOpticalFlowFarneback(b, a, None, **FARNEBACK) for a, b in pairwise(grey)]
     return np.stack([np.stack(fwd), np.stack(bwd)])
 
 
