@@ -185,7 +185,8 @@ PRESETS: dict[str, dict] = {
     # a training step took ~2.6 s against ~5.9 s with patch 2 on the shared 2-core CPU (fp32, batch 8)
     # δ by adanorm (measured better than xattn, docs/results.md); the prediction builds on the context warped by the
     # motion head (generator/motion.py; the only variant measured to move the actor), in its layered form (3 masks, an
-    # affine motion each: 4.16 px against the dense head's 5.35 on 48 held-out triples, docs/results.md) at lr 1e-3
+    # affine motion each: 4.16–4.42 px against the dense head's 5.35 on 48 held-out triples, docs/results.md; single
+    # trainings spread by ~0.4 px) at lr 1e-3
     "cpu": dict(latent_channels=48, patch_size=4, prediction="x0", context_residual=True, cond="adanorm",
                 motion_head=True, motion_keypoints=4, motion_reduce=8, motion_layers=3, motion_steps=1500,
                 motion_lr=1e-3),
