@@ -157,6 +157,37 @@ def test_flow_target_follows_a_moving_square():
     assert MaskedVideoModel(preset("micro")).flow_head is None  # off by default
 
 
+
+@pytest.mark.parametrize("motion", ["right", "up", "still"])
+def test_global_motion_target_says_where_and_which_way(motion):
+    """A square moving 2 px per frame right (or up, or not at all) in a 32-px frame: the summary's moving-part flow
+    points that way (2 px = 0.125 in [−1, 1] units), its centroid sits on the square, a still clip is all zeros; and
+    the loss trains the zero-initialised head that reads the mean token."""
+    pytest.importorskip("cv2")
+    from deltadiff.encoders.tiny import GLOBAL_DIM, global_motion_targets
+
+    step = {"right": (2, 0), "up": (0, -2), "still": (0, 0)}[motion]
+    px = torch.zeros(1, 4, 3, 32, 32)
+    for t in range(4):
+        y0, x0 = 12 + step[1] * t, 6 + step[0] * t
+        px[0, t, :, y0 : y0 + 8, x0 : x0 + 8] = 1.0
+    g = global_motion_targets(px)
+    assert g.shape == (1, 3, GLOBAL_DIM)
+    vx, vy, rot, grow = g[0, :, 5], g[0, :, 6], g[0, :, 7], g[0, :, 8]
+    if motion == "still":
+        assert g.abs().max() < 1e-3
+        return
+    assert vx.mean() == pytest.approx(step[0] / 16, abs=0.04) and vy.mean() == pytest.approx(step[1] / 16, abs=0.04)
+    assert rot.abs().mean() < 0.05 and grow.abs().mean() < 0.05  # a translation neither turns nor grows
+    cx = g[0, :, 3]  # the square's centre moves from x = 10 px (−0.35) rightwards, or stays there
+    assert (cx - (-0.35 + 0.125 * torch.arange(3) * (step[0] / 2))).abs().max() < 0.2
+    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, global_weight=1.0, norm_pix=False)
+    m = MaskedVideoModel(cfg)
+    assert m.global_head.weight.abs().sum() == 0
+    MaskedVideoLoss(0.5, 0.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0)).backward()
+    assert m.global_head.weight.grad.abs().sum() > 0
+    assert MaskedVideoModel(preset("micro")).global_head is None  # off by default
+
 def test_action_encoder_round_trip(tmp_path):
     torch.manual_seed(0)
     m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4))

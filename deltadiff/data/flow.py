@@ -30,11 +30,14 @@ def _grey(frames: np.ndarray) -> list[np.ndarray]:
     return [cv.cvtColor(np.ascontiguousarray(f), cv.COLOR_RGB2GRAY) for f in np.asarray(frames)]
 
 
-def pair_flows(frames: np.ndarray) -> np.ndarray:
+def pair_flows(frames: np.ndarray, backward: bool = True) -> np.ndarray:
     """Flow between consecutive frames, both ways: float32 [2, T−1, H, W, 2] — [0, t] where each pixel of frame t goes
-    in frame t+1, [1, t] where each pixel of frame t+1 was in frame t (both relative to the pixel)."""
+    in frame t+1, [1, t] where each pixel of frame t+1 was in frame t (both relative to the pixel). With
+    `backward=False` only the first: [1, T−1, H, W, 2]."""
     cv, grey = cv2(), _grey(frames)
     fwd = [cv.calcOpticalFlowFarneback(a, b, None, **FARNEBACK) for a, b in pairwise(grey)]
+    if not backward:
+        return np.stack(fwd)[None]
     bwd = [cv.calcOpticalFlowFarneback(b, a, None, **FARNEBACK) for a, b in pairwise(grey)]
     return np.stack([np.stack(fwd), np.stack(bwd)])
 

@@ -44,6 +44,10 @@ class TinyFoundationConfig:
     # weight of the optical-flow target: z_t regresses the classical (Farnebäck) flow of its patch to the next frame and
     # from the previous one, per 2×2 cell (`flow_targets`; computed from the clip's own frames, no labels); 0 = none
     flow_weight: float = 0.0
+    # weight of the clip-level motion target: the *mean over tokens* of z_t regresses a summary of the frame pair's
+    # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
+    # grows, and the squares of these); 0 = none
+    global_weight: float = 0.0
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -108,6 +112,44 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     cells = F.avg_pool2d(rearrange(flows, "b d t h w c -> (b d t) c h w"), 2)  # [B·2·(T−1), 2, H/2, W/2]
     cells = rearrange(cells, "(b d t) c (y p) (x q) -> b t (y x) (d p q c)", b=b, d=2, p=p // 2, q=p // 2)
     return cells.to(pixels.dtype)
+
+
+GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets`
+
+
+def global_motion_targets(pixels: torch.Tensor) -> torch.Tensor:
+    """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
+    from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves.
+
+    Features: mean |F|; mean F (x, y); the motion's centroid c (x, y, weighted by w); the moving part's mean flow v
+    (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
+    |rotation|, |growth|; vx², vy², vx·vy; the moving share of pixels.
+
+    Why: a linear read-out of tokens averaged over space — the action probe, and what the generator's motion head
+    reads first — sees only what the mean token holds. Per-token targets (the energy and flow targets) put the motion
+    in each token's own patch, where averaging over space cancels its direction; this target asks the mean token
+    itself for where the actor moves each frame and how, with the direction-free magnitudes beside the signed values
+    (a linear probe on ground-truth velocities reaches 67–69 % of the world's actions, 93 % with such magnitudes)."""
+    from deltadiff.data.flow import pair_flows
+
+    frames = (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+    flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in frames]))  # [B, T−1, H, W, 2]
+    h, w = flow.shape[2:4]
+    flow = flow * torch.tensor([2 / w, 2 / h])  # in the [−1, 1] coordinates
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    mag = flow.norm(dim=-1)
+    weight = (mag - 0.5 / max(h, w)).clamp_min(0)  # ¼ px in [−1, 1] units
+    total = weight.sum((2, 3)) + 1e-6
+    avg = lambda a: (weight * a).sum((2, 3)) / total  # noqa: E731  weighted mean over the frame
+    cx, cy = avg(xs), avg(ys)
+    vx, vy = avg(flow[..., 0]), avg(flow[..., 1])
+    rx, ry = xs - cx[..., None, None], ys - cy[..., None, None]
+    r2 = avg(rx**2 + ry**2) + 1e-4
+    rot = avg(rx * flow[..., 1] - ry * flow[..., 0]) / r2  # y down: positive = clockwise on screen
+    grow = avg(rx * flow[..., 0] + ry * flow[..., 1]) / r2
+    feats = [mag.mean((2, 3)), flow[..., 0].mean((2, 3)), flow[..., 1].mean((2, 3)), cx, cy, vx, vy, rot, grow,
+             (vx**2 + vy**2).sqrt(), rot.abs(), grow.abs(), vx**2, vy**2, vx * vy, (weight > 0).float().mean((2, 3))]
+    return torch.stack(feats, -1).to(device=pixels.device, dtype=pixels.dtype)
 
 
 def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
@@ -249,6 +291,10 @@ class MaskedVideoModel(nn.Module):
         if config.flow_weight:  # zero-initialised like the energy head: start at "no motion"
             self.flow_head = nn.Linear(c, flow_dim(config))
             nn.init.zeros_(self.flow_head.weight), nn.init.zeros_(self.flow_head.bias)
+        self.global_head = None
+        if config.global_weight:  # reads the mean token: forward pair (t, t+1), then (t−1, t)
+            self.global_head = nn.Linear(c, 2 * GLOBAL_DIM)
+            nn.init.zeros_(self.global_head.weight), nn.init.zeros_(self.global_head.bias)
         if config.motion_target == "energy":  # start at "no motion": a random head's huge first loss swamps the clip
             nn.init.zeros_(self.motion_head.weight), nn.init.zeros_(self.motion_head.bias)
 
@@ -298,4 +344,10 @@ class MaskedVideoLoss:
             pred = model.flow_head(z).float()
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + model.config.flow_weight * err / target.pow(2).mean().clamp_min(1e-6)
+        if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
+            target = global_motion_targets(pixels).float()  # [B, T−1, K]
+            target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike
+            pred, d = model.global_head(z.mean(2)).float(), GLOBAL_DIM
+            err = 0.5 * (F.mse_loss(pred[:, :-1, :d], target) + F.mse_loss(pred[:, 1:, d:], target))
+            loss = loss + model.config.global_weight * err
         return loss
