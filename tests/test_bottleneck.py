@@ -181,9 +181,13 @@ def test_global_motion_target_says_where_and_which_way(motion):
     assert rot.abs().mean() < 0.05 and grow.abs().mean() < 0.05  # a translation neither turns nor grows
     cx = g[0, :, 3]  # the square's centre moves from x = 10 px (−0.35) rightwards, or stays there
     assert (cx - (-0.35 + 0.125 * torch.arange(3) * (step[0] / 2))).abs().max() < 0.2
+    hof = global_motion_targets(px, hof=True)[0, :, GLOBAL_DIM:]  # [3, 8]: the direction histogram (y down)
+    assert torch.allclose(global_motion_targets(px, hof=True)[..., :GLOBAL_DIM], g)
+    assert (hof.argmax(1) == (0 if motion == "right" else 6)).all()  # right = 0°, up = −90° = bin 6
     cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, global_weight=1.0, norm_pix=False)
     m = MaskedVideoModel(cfg)
-    assert m.global_head.weight.abs().sum() == 0
+    assert m.global_head.weight.abs().sum() == 0 and m.global_head.out_features == 2 * GLOBAL_DIM
+    assert MaskedVideoModel(preset("micro", global_weight=1.0, global_hof=True)).global_head.out_features == 2 * (GLOBAL_DIM + 8)
     MaskedVideoLoss(0.5, 0.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0)).backward()
     assert m.global_head.weight.grad.abs().sum() > 0
     assert MaskedVideoModel(preset("micro")).global_head is None  # off by default

@@ -13,6 +13,7 @@ encoder) with a motion stem, pretrained self-supervised on unlabeled clips.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class TinyFoundationConfig:
     # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
     # grows, and the squares of these); 0 = none
     global_weight: float = 0.0
+    global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -114,16 +116,22 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     return cells.to(pixels.dtype)
 
 
-GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets`
+GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (24 with the direction histogram)
 
 
-def global_motion_targets(pixels: torch.Tensor) -> torch.Tensor:
+def global_dim(config: TinyFoundationConfig) -> int:
+    return GLOBAL_DIM + 8 * config.global_hof
+
+
+def global_motion_targets(pixels: torch.Tensor, hof: bool = False) -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
     from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves.
 
     Features: mean |F|; mean F (x, y); the motion's centroid c (x, y, weighted by w); the moving part's mean flow v
     (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
-    |rotation|, |growth|; vx², vy², vx·vy; the moving share of pixels.
+    |rotation|, |growth|; vx², vy², vx·vy; the moving share of pixels. With `hof`, 8 more: the histogram of flow
+    directions (HOF: w·max(cos(angle − k·45°), 0)² averaged over the frame, k = 0..7), the classical action descriptor
+    whose bins are each non-negative, so no direction cancels another.
 
     Why: a linear read-out of tokens averaged over space — the action probe, and what the generator's motion head
     reads first — sees only what the mean token holds. Per-token targets (the energy and flow targets) put the motion
@@ -149,6 +157,9 @@ def global_motion_targets(pixels: torch.Tensor) -> torch.Tensor:
     grow = avg(rx * flow[..., 0] + ry * flow[..., 1]) / r2
     feats = [mag.mean((2, 3)), flow[..., 0].mean((2, 3)), flow[..., 1].mean((2, 3)), cx, cy, vx, vy, rot, grow,
              (vx**2 + vy**2).sqrt(), rot.abs(), grow.abs(), vx**2, vy**2, vx * vy, (weight > 0).float().mean((2, 3))]
+    if hof:
+        angle = torch.atan2(flow[..., 1], flow[..., 0])  # y down: bin 2 (90°) is downwards on screen
+        feats += [(weight * torch.cos(angle - k * math.pi / 4).clamp_min(0) ** 2).mean((2, 3)) for k in range(8)]
     return torch.stack(feats, -1).to(device=pixels.device, dtype=pixels.dtype)
 
 
@@ -293,7 +304,7 @@ class MaskedVideoModel(nn.Module):
             nn.init.zeros_(self.flow_head.weight), nn.init.zeros_(self.flow_head.bias)
         self.global_head = None
         if config.global_weight:  # reads the mean token: forward pair (t, t+1), then (t−1, t)
-            self.global_head = nn.Linear(c, 2 * GLOBAL_DIM)
+            self.global_head = nn.Linear(c, 2 * global_dim(config))
             nn.init.zeros_(self.global_head.weight), nn.init.zeros_(self.global_head.bias)
         if config.motion_target == "energy":  # start at "no motion": a random head's huge first loss swamps the clip
             nn.init.zeros_(self.motion_head.weight), nn.init.zeros_(self.motion_head.bias)
@@ -345,9 +356,9 @@ class MaskedVideoLoss:
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + model.config.flow_weight * err / target.pow(2).mean().clamp_min(1e-6)
         if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
-            target = global_motion_targets(pixels).float()  # [B, T−1, K]
+            target = global_motion_targets(pixels, model.config.global_hof).float()  # [B, T−1, K]
             target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike
-            pred, d = model.global_head(z.mean(2)).float(), GLOBAL_DIM
+            pred, d = model.global_head(z.mean(2)).float(), global_dim(model.config)
             err = 0.5 * (F.mse_loss(pred[:, :-1, :d], target) + F.mse_loss(pred[:, 1:, d:], target))
             loss = loss + model.config.global_weight * err
         return loss
