@@ -12,7 +12,7 @@ import numpy as np
 
 from deltadiff.errors import ConfigError
 
-OPENCV_EXTRA = "pip install 'deltadiff[eval]'  (OpenCV headless and matplotlib)"
+OPENCV_EXTRA = "pip install opencv-python-headless  (a dependency of deltadiff; reinstall it if it is missing)"
 # dense flow at 64×64: small windows and few pyramid levels (the objects are 5–20 px across)
 FARNEBACK = {"pyr_scale": 0.5, "levels": 3, "winsize": 9, "iterations": 3, "poly_n": 5, "poly_sigma": 1.1, "flags": 0}
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deltadiff.data.flow import OPENCV_EXTRA, chained_maps, cv2
+from deltadiff.data.flow import chained_maps, cv2
 
-EVAL_EXTRA = OPENCV_EXTRA  # the same extra holds matplotlib (the report's plots)
+EVAL_EXTRA = "pip install 'deltadiff[eval]'  (matplotlib, for the report's plots)"
 
 
 @dataclass
