@@ -157,7 +157,6 @@ def test_flow_target_follows_a_moving_square():
     assert MaskedVideoModel(preset("micro")).flow_head is None  # off by default
 
 
-
 @pytest.mark.parametrize("motion", ["right", "up", "still"])
 def test_global_motion_target_says_where_and_which_way(motion):
     """A square moving 2 px per frame right (or up, or not at all) in a 32-px frame: the summary's moving-part flow
@@ -191,6 +190,7 @@ def test_global_motion_target_says_where_and_which_way(motion):
     MaskedVideoLoss(0.5, 0.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0)).backward()
     assert m.global_head.weight.grad.abs().sum() > 0
     assert MaskedVideoModel(preset("micro")).global_head is None  # off by default
+
 
 def test_action_encoder_round_trip(tmp_path):
     torch.manual_seed(0)

@@ -98,6 +98,11 @@ def flow_dim(config: TinyFoundationConfig) -> int:
     return 2 * 2 * (config.patch_size // 2) ** 2  # forward and backward, (x, y), (p/2)² cells
 
 
+def uint8_clips(pixels: torch.Tensor) -> np.ndarray:
+    """Pixels [B, T, 3, H, W] in [0, 1] → uint8 clips [B, T, H, W, 3], the layout the flow code (OpenCV) reads."""
+    return (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+
+
 def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
     """Per-token optical flow, [B, T−1, N, D] for pixels [B, T, 3, H, W] in [0, 1]: for each consecutive pair (t, t+1),
     where the content of each 2×2 cell of the token's patch goes in frame t+1 and where that of frame t+1 came from
@@ -109,7 +114,7 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     from deltadiff.data.flow import pair_flows
 
     p = config.patch_size
-    frames = (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+    frames = uint8_clips(pixels)
     flows = torch.from_numpy(np.stack([pair_flows(f) for f in frames])).to(pixels.device)  # [B, 2, T−1, H, W, 2]
     b = flows.shape[0]
     cells = F.avg_pool2d(rearrange(flows, "b d t h w c -> (b d t) c h w"), 2)  # [B·2·(T−1), 2, H/2, W/2]
@@ -141,7 +146,7 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False) -> torch.Tens
     (a linear probe on ground-truth velocities reaches 67–69 % of the world's actions, 93 % with such magnitudes)."""
     from deltadiff.data.flow import pair_flows
 
-    frames = (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+    frames = uint8_clips(pixels)
     flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in frames]))  # [B, T−1, H, W, 2]
     h, w = flow.shape[2:4]
     flow = flow * torch.tensor([2 / w, 2 / h])  # in the [−1, 1] coordinates
