@@ -113,6 +113,34 @@ def test_motion_stem_saves_loads_and_sees_only_change(tmp_path):
         MaskedVideoModel(preset("micro", motion_stem="sobel"))
 
 
+def test_stem_mixing_layers_keep_per_frame_features_and_spread_the_change(tmp_path):
+    """With `stem_mix_layers` the change enters the last spatial layer on the z path only: the per-frame features
+    equal a stem-free pass's; a change in one patch reaches the other patches' z at that frame through the stem (with
+    the stem entering at the temporal stage it cannot: each place mixes over time only); the setting survives
+    save → load."""
+    from deltadiff.encoders.tiny import MotionStem, factorised_forward, save_foundation
+
+    torch.manual_seed(0)
+    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4, spatial_layers=2, stem_mix_layers=1)).eval()
+    torch.nn.init.normal_(m.stem.proj.weight, std=0.5)
+    video = torch.rand(1, 1, 3, 32, 32).expand(-1, 4, -1, -1, -1).clone()
+    video[:, 3, :, :8, :8] = 1 - video[:, 3, :, :8, :8]  # only frame 3 changes, in its top-left patch only
+    blind = MotionStem("rgb", 8, 32, 1)
+    blind.proj.weight.data.zero_(), blind.proj.bias.data.copy_(m.stem.proj.bias)  # sees no change at all
+
+    def stem_effect(mix: int) -> torch.Tensor:  # |z with the stem − z with a change-blind stem| at frame 3, far patches
+        m.stem.mix_layers = blind.mix_layers = mix
+        with torch.no_grad():
+            return (factorised_forward(m.encoder, video, m.stem)[1] - factorised_forward(m.encoder, video, blind)[1])[:, 3, 1:].abs().max()
+
+    assert stem_effect(0) < 1e-5 and stem_effect(1) > 1e-3
+    with torch.no_grad():
+        torch.testing.assert_close(factorised_forward(m.encoder, video, m.stem)[0], factorised_forward(m.encoder, video, None)[0])
+    assert MotionStem.load(save_foundation(m, tmp_path / "f")).mix_layers == 1
+    with pytest.raises(ConfigError, match="stem-mix-layers"):
+        preset("micro", stem_mix_layers=2)  # micro has one spatial layer
+
+
 def test_motion_energy_target():
     """Rectified change per 2×2 cell: a one-pixel shift of an edge gives energy only where the edge moved, both ways."""
     from deltadiff.encoders.tiny import motion_dim, motion_targets
@@ -190,6 +218,33 @@ def test_global_motion_target_says_where_and_which_way(motion):
     MaskedVideoLoss(0.5, 0.0, norm_pix=False)(m, px * 2 - 1, generator=torch.Generator().manual_seed(0)).backward()
     assert m.global_head.weight.grad.abs().sum() > 0
     assert MaskedVideoModel(preset("micro")).global_head is None  # off by default
+
+
+@pytest.mark.parametrize("motion", ["right", "up", "still"])
+def test_foreground_target_follows_the_moving_square(motion):
+    """A 6-px square moving 3 px per frame right (or up, or not at all) over a grey 32-px frame, 8 frames: against the
+    temporal-median background its centroid, displacement since frame 0 and velocity point that way (3 px = 0.194 in
+    [−1, 1] units), its area stays the square's; a still clip has no foreground at all."""
+    from deltadiff.encoders.tiny import FOREGROUND_DIM, GLOBAL_DIM, foreground_targets, global_dim
+
+    step = {"right": (3, 0), "up": (0, -3), "still": (0, 0)}[motion]
+    px = torch.full((1, 8, 3, 32, 32), 0.2)
+    for t in range(8):
+        y0, x0 = 25 + step[1] * t, 2 + step[0] * t
+        px[0, t, :, y0 : y0 + 6, x0 : x0 + 6] = 1.0
+    f = foreground_targets(px)[0]
+    assert f.shape == (7, FOREGROUND_DIM)
+    if motion == "still":
+        assert f[:, :18].abs().max() < 1e-3  # no foreground: no area, no place, no motion (and the area ratio is 1)
+        return
+    px_unit = 2 / 31  # linspace(−1, 1, 32)
+    axis, sign = (0, 1) if motion == "right" else (1, -1)
+    d, v = f[:, 6 + axis], f[:, 11 + axis]
+    assert torch.allclose(d, sign * 3 * px_unit * torch.arange(1, 8), atol=0.02)  # displacement since frame 0
+    assert torch.allclose(v, torch.full((7,), sign * 3 * px_unit), atol=0.02)
+    assert f[:, 7 - axis].abs().max() < 0.02 and f[:, 12 - axis].abs().max() < 0.02  # nothing along the other axis
+    assert torch.allclose(f[:, 2], torch.full((7,), 36 / 1024), atol=0.005) and torch.allclose(f[:, 18], torch.ones(7), atol=0.05)
+    assert global_dim(preset("micro", global_weight=1.0, global_foreground=True)) == GLOBAL_DIM + FOREGROUND_DIM
 
 
 def test_action_encoder_round_trip(tmp_path):

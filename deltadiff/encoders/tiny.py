@@ -50,6 +50,13 @@ class TinyFoundationConfig:
     # grows, and the squares of these); 0 = none
     global_weight: float = 0.0
     global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
+    # the clip-level target also holds the moving foreground's moments against the clip's temporal-median background
+    # (`foreground_targets`: where the actor is, how big, its spread, how far it has gone since frame 0)
+    global_foreground: bool = False
+    # how many of the last spatial layers the motion stem's z path also runs through (0: the stem enters where the
+    # temporal stage reads, which mixes over time only; k: those k layers spread the change over the frame, computed
+    # twice — once without the stem for the per-frame features P reads, once with it for z)
+    stem_mix_layers: int = 0
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -81,6 +88,9 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
     if config.motion_stem not in STEMS:
         raise ConfigError(f"unknown motion stem {config.motion_stem!r}; choose one of {', '.join(STEMS)}")
     motion_dim(config)  # checks the motion target's name
+    if config.stem_mix_layers > config.spatial_layers or (config.stem_mix_layers and config.motion_stem == "none"):
+        raise ConfigError(f"--stem-mix-layers {config.stem_mix_layers} needs a motion stem and at most the "
+                          f"{config.spatial_layers} spatial layers")
     return config
 
 
@@ -122,14 +132,45 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     return cells.to(pixels.dtype)
 
 
-GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (24 with the direction histogram)
+GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (+8 with the direction histogram)
+FOREGROUND_DIM = 19  # features per frame pair in `foreground_targets`
 
 
 def global_dim(config: TinyFoundationConfig) -> int:
-    return GLOBAL_DIM + 8 * config.global_hof
+    return GLOBAL_DIM + 8 * config.global_hof + FOREGROUND_DIM * config.global_foreground
 
 
-def global_motion_targets(pixels: torch.Tensor, hof: bool = False) -> torch.Tensor:
+def foreground_targets(pixels: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
+    """The moving foreground of each frame pair (t, t+1), [B, T−1, FOREGROUND_DIM] for pixels [B, T, 3, H, W] in [0, 1],
+    by classical background subtraction: the background is the clip's per-pixel temporal median (for an even count
+    the mean of the two middle values), a pixel's foreground
+    weight m = min(max_c |x − background| / `threshold`, 1).
+
+    Features (of frame t+1; coordinates in [−1, 1]): the foreground's centroid c (x, y), its area share, its second
+    central moments (xx, yy, xy); its displacement since frame 0 d (x, y) and d², dy², dx·dy; its velocity v = c_{t+1} −
+    c_t (x, y) and vx², vy², vx·vy; |v|, |d| and the area against frame 0's.
+
+    Why: Farnebäck's flow of a 5–20-pixel actor at 64×64 is a coarse teacher — a linear probe on the flow summary of
+    the clip itself reaches 61 % of the world's actions; on these moments 80 %, on both 82 % (docs/results.md, eleventh
+    session). A static camera's background is what most pixels show most of the time; where the camera moves, the flow
+    summary beside it carries the motion."""
+    x = pixels.detach().float()
+    h, w = x.shape[-2:]
+    weight = ((x - x.quantile(0.5, dim=1, keepdim=True)).abs().amax(2) / threshold).clamp(max=1)  # [B, T, H, W]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device), indexing="ij")
+    mass = weight.sum((2, 3)) + 1e-3
+    moment = lambda a: (weight * a).sum((2, 3)) / mass  # noqa: E731
+    cx, cy = moment(xs), moment(ys)
+    rx, ry = xs - cx[..., None, None], ys - cy[..., None, None]
+    area = mass / (h * w)
+    dx, dy = cx - cx[:, :1], cy - cy[:, :1]
+    vx, vy = F.pad(cx.diff(dim=1), (1, 0)), F.pad(cy.diff(dim=1), (1, 0))
+    feats = [cx, cy, area, moment(rx * rx), moment(ry * ry), moment(rx * ry), dx, dy, dx**2, dy**2, dx * dy,
+             vx, vy, vx**2, vy**2, vx * vy, (vx**2 + vy**2).sqrt(), (dx**2 + dy**2).sqrt(), area / area[:, :1]]
+    return torch.stack(feats, -1)[:, 1:].to(pixels.dtype)
+
+
+def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: bool = False) -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
     from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves.
 
@@ -137,7 +178,7 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False) -> torch.Tens
     (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
     |rotation|, |growth|; vx², vy², vx·vy; the moving share of pixels. With `hof`, 8 more: the histogram of flow
     directions (HOF: w·max(cos(angle − k·45°), 0)² averaged over the frame, k = 0..7), the classical action descriptor
-    whose bins are each non-negative, so no direction cancels another.
+    whose bins are each non-negative, so no direction cancels another. With `foreground`, `foreground_targets` after them.
 
     Why: a linear read-out of tokens averaged over space — the action probe, and what the generator's motion head
     reads first — sees only what the mean token holds. Per-token targets (the energy and flow targets) put the motion
@@ -166,7 +207,8 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False) -> torch.Tens
     if hof:
         angle = torch.atan2(flow[..., 1], flow[..., 0])  # y down: bin 2 (90°) is downwards on screen
         feats += [(weight * torch.cos(angle - k * math.pi / 4).clamp_min(0) ** 2).mean((2, 3)) for k in range(8)]
-    return torch.stack(feats, -1).to(device=pixels.device, dtype=pixels.dtype)
+    out = torch.stack(feats, -1).to(device=pixels.device, dtype=pixels.dtype)
+    return torch.cat([out, foreground_targets(pixels)], -1) if foreground else out
 
 
 def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
@@ -206,11 +248,11 @@ class MotionStem(nn.Module):
     do in ViViT/VideoMAE, while keeping the per-frame/spatio-temporal split that δ needs.
     """
 
-    def __init__(self, kind: str, patch_size: int, hidden_size: int):
+    def __init__(self, kind: str, patch_size: int, hidden_size: int, mix_layers: int = 0):
         super().__init__()
         if kind not in STEMS[1:]:
             raise ConfigError(f"unknown motion stem {kind!r}; choose rgb or grey (or none for no stem)")
-        self.kind = kind
+        self.kind, self.mix_layers = kind, mix_layers
         self.proj = nn.Conv2d(1 if kind == "grey" else 3, hidden_size, patch_size, patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -222,7 +264,8 @@ class MotionStem(nn.Module):
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
-        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels)}
+        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels),
+                "mix_layers": str(self.mix_layers)}
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / STEM_FILE), metadata=meta)
 
     @classmethod
@@ -235,7 +278,7 @@ class MotionStem(nn.Module):
             return None
         with safe_open(str(f), "pt") as fh:
             meta, weights = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
-        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]))
+        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]), int(meta.get("mix_layers", 0)))
         stem.load_state_dict(weights)
         return stem
 
@@ -253,10 +296,18 @@ def factorised_forward(encoder, pixels: torch.Tensor, stem: MotionStem | None = 
         m = rearrange(mask, "b t n -> (b t) n 1").to(x.dtype)
         x = x * (1 - m) + mask_token.to(x.dtype) * m
     x = x + encoder.spatial_embeddings.position_embeddings
-    for layer in encoder.spatial_layers:
+    mix = 0 if stem is None else stem.mix_layers
+    layers = list(encoder.spatial_layers)
+    for layer in layers[: len(layers) - mix]:
         x = layer(x)
-    spatial = encoder.layernorm1(x)
-    y = spatial if stem is None else spatial + stem(pixels).to(spatial.dtype)
+    if mix:  # the z path: the change enters the last `mix` spatial layers, which spread it over the frame
+        y = x + stem(pixels).to(x.dtype)
+        for layer in layers[len(layers) - mix :]:
+            x, y = layer(x), layer(y)
+        spatial, y = encoder.layernorm1(x), encoder.layernorm1(y)
+    else:
+        spatial = encoder.layernorm1(x)
+        y = spatial if stem is None else spatial + stem(pixels).to(spatial.dtype)
     y = encoder.temporal_embeddings(y, pixels.shape, interpolate_pos_encoding=t != encoder.config.num_frames)  # [B*N, T, C]
     for layer in encoder.temporal_layers:
         y = layer(y)
@@ -303,7 +354,7 @@ class MaskedVideoModel(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
         self.motion_head = nn.Linear(c, motion_dim(config))
-        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c)
+        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c, config.stem_mix_layers)
         self.flow_head = None
         if config.flow_weight:  # zero-initialised like the energy head: start at "no motion"
             self.flow_head = nn.Linear(c, flow_dim(config))
@@ -362,7 +413,7 @@ class MaskedVideoLoss:
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + model.config.flow_weight * err / target.pow(2).mean().clamp_min(1e-6)
         if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
-            target = global_motion_targets(pixels, model.config.global_hof).float()  # [B, T−1, K]
+            target = global_motion_targets(pixels, model.config.global_hof, model.config.global_foreground).float()  # [B, T−1, K]
             target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike
             pred, d = model.global_head(z.mean(2)).float(), global_dim(model.config)
             err = 0.5 * (F.mse_loss(pred[:, :-1, :d], target) + F.mse_loss(pred[:, 1:, d:], target))
