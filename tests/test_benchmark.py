@@ -23,8 +23,6 @@ from deltadiff.eval.benchmark import (
     write_report,
 )
 
-cv2 = pytest.importorskip("cv2")
-
 
 def _square_clip(t=8, size=32, x0=8, step=2, colour=(255, 255, 255), bg=(0, 0, 0)):
     v = np.empty((t, size, size, 3), np.uint8)

@@ -113,34 +113,6 @@ def test_motion_stem_saves_loads_and_sees_only_change(tmp_path):
         MaskedVideoModel(preset("micro", motion_stem="sobel"))
 
 
-def test_stem_mixing_layers_keep_per_frame_features_and_spread_the_change(tmp_path):
-    """With `stem_mix_layers` the change enters the last spatial layer on the z path only: the per-frame features
-    equal a stem-free pass's; a change in one patch reaches the other patches' z at that frame through the stem (with
-    the stem entering at the temporal stage it cannot: each place mixes over time only); the setting survives
-    save → load."""
-    from deltadiff.encoders.tiny import MotionStem, factorised_forward, save_foundation
-
-    torch.manual_seed(0)
-    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4, spatial_layers=2, stem_mix_layers=1)).eval()
-    torch.nn.init.normal_(m.stem.proj.weight, std=0.5)
-    video = torch.rand(1, 1, 3, 32, 32).expand(-1, 4, -1, -1, -1).clone()
-    video[:, 3, :, :8, :8] = 1 - video[:, 3, :, :8, :8]  # only frame 3 changes, in its top-left patch only
-    blind = MotionStem("rgb", 8, 32, 1)
-    blind.proj.weight.data.zero_(), blind.proj.bias.data.copy_(m.stem.proj.bias)  # sees no change at all
-
-    def stem_effect(mix: int) -> torch.Tensor:  # |z with the stem − z with a change-blind stem| at frame 3, far patches
-        m.stem.mix_layers = blind.mix_layers = mix
-        with torch.no_grad():
-            return (factorised_forward(m.encoder, video, m.stem)[1] - factorised_forward(m.encoder, video, blind)[1])[:, 3, 1:].abs().max()
-
-    assert stem_effect(0) < 1e-5 and stem_effect(1) > 1e-3
-    with torch.no_grad():
-        torch.testing.assert_close(factorised_forward(m.encoder, video, m.stem)[0], factorised_forward(m.encoder, video, None)[0])
-    assert MotionStem.load(save_foundation(m, tmp_path / "f")).mix_layers == 1
-    with pytest.raises(ConfigError, match="stem-mix-layers"):
-        preset("micro", stem_mix_layers=2)  # micro has one spatial layer
-
-
 def test_motion_energy_target():
     """Rectified change per 2×2 cell: a one-pixel shift of an edge gives energy only where the edge moved, both ways."""
     from deltadiff.encoders.tiny import motion_dim, motion_targets
@@ -163,7 +135,6 @@ def test_motion_energy_target():
 def test_flow_target_follows_a_moving_square():
     """A bright square moving right 2 px per frame: its cells' forward flow is ≈ (+2, 0), the backward one ≈ (−2, 0),
     the empty background's ≈ 0; and the loss trains the zero-initialised flow head."""
-    pytest.importorskip("cv2")
     from deltadiff.encoders.tiny import flow_dim, flow_targets
 
     cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, flow_weight=1.0, norm_pix=False)
@@ -190,7 +161,6 @@ def test_global_motion_target_says_where_and_which_way(motion):
     """A square moving 2 px per frame right (or up, or not at all) in a 32-px frame: the summary's moving-part flow
     points that way (2 px = 0.125 in [−1, 1] units), its centroid sits on the square, a still clip is all zeros; and
     the loss trains the zero-initialised head that reads the mean token."""
-    pytest.importorskip("cv2")
     from deltadiff.encoders.tiny import GLOBAL_DIM, global_motion_targets
 
     step = {"right": (2, 0), "up": (0, -2), "still": (0, 0)}[motion]
@@ -225,18 +195,24 @@ def test_foreground_target_follows_the_moving_square(motion):
     """A 6-px square moving 3 px per frame right (or up, or not at all) over a grey 32-px frame, 8 frames: against the
     temporal-median background its centroid, displacement since frame 0 and velocity point that way (3 px = 0.194 in
     [−1, 1] units), its area stays the square's; a still clip has no foreground at all."""
-    from deltadiff.encoders.tiny import FOREGROUND_DIM, GLOBAL_DIM, foreground_targets, global_dim
+    from deltadiff.encoders.tiny import FOREGROUND_DIMS, GLOBAL_DIM, foreground_targets, global_dim
 
     step = {"right": (3, 0), "up": (0, -3), "still": (0, 0)}[motion]
     px = torch.full((1, 8, 3, 32, 32), 0.2)
     for t in range(8):
         y0, x0 = 25 + step[1] * t, 2 + step[0] * t
         px[0, t, :, y0 : y0 + 6, x0 : x0 + 6] = 1.0
-    f = foreground_targets(px)[0]
-    assert f.shape == (7, FOREGROUND_DIM)
+    f, add = foreground_targets(px)[0], foreground_targets(px, "additive")[0]
+    assert f.shape == (7, FOREGROUND_DIMS["moments"]) and add.shape == (7, FOREGROUND_DIMS["additive"])
     if motion == "still":
         assert f[:, :18].abs().max() < 1e-3  # no foreground: no area, no place, no motion (and the area ratio is 1)
+        assert add.abs().max() < 1e-6
         return
+    # additive: the raw moments divided by the raw area give the centroid back; by frame 2 the square has left its
+    # frame-0 place, so the foreground changed on both places (2 × 36 px); every frame changed against the last
+    assert torch.allclose(add[:, 1] / add[:, 0], f[:, 0], atol=1e-3) and torch.allclose(add[:, 2] / add[:, 0], f[:, 1], atol=1e-3)
+    assert torch.allclose(add[1:, 6], torch.full((6,), 72 / 1024), atol=1e-4) and add[0, 6] < 72 / 1024
+    assert (add[:, 12] > 0.01).all()
     px_unit = 2 / 31  # linspace(−1, 1, 32)
     axis, sign = (0, 1) if motion == "right" else (1, -1)
     d, v = f[:, 6 + axis], f[:, 11 + axis]
@@ -244,7 +220,9 @@ def test_foreground_target_follows_the_moving_square(motion):
     assert torch.allclose(v, torch.full((7,), sign * 3 * px_unit), atol=0.02)
     assert f[:, 7 - axis].abs().max() < 0.02 and f[:, 12 - axis].abs().max() < 0.02  # nothing along the other axis
     assert torch.allclose(f[:, 2], torch.full((7,), 36 / 1024), atol=0.005) and torch.allclose(f[:, 18], torch.ones(7), atol=0.05)
-    assert global_dim(preset("micro", global_weight=1.0, global_foreground=True)) == GLOBAL_DIM + FOREGROUND_DIM
+    assert global_dim(preset("micro", global_weight=1.0, global_foreground="additive")) == GLOBAL_DIM + 15
+    with pytest.raises(ConfigError, match="foreground"):
+        preset("micro", global_foreground="sobel")
 
 
 def test_action_encoder_round_trip(tmp_path):

@@ -255,7 +255,6 @@ def test_gradient_checkpointing_gives_the_same_gradients(cond, monkeypatch):
 
 def test_flow_teacher_reads_the_clip_motion():
     """A bright square moving 4 px (one cell) right per frame: the teacher says its cells' content sat t cells to the left."""
-    pytest.importorskip("cv2")
     from deltadiff.training.generator_recipe import teacher_flow
 
     frames = np.full((4, 32, 32, 3), 40, np.uint8)

