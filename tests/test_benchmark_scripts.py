@@ -1,0 +1,44 @@
+"""The speed benchmarks docs/benchmarks.md quotes run on the bundled model and print figures that parse.
+
+Timings are not checked here (they are the benchmarks' job, on an idle machine); only that each script runs to the
+end and reports a positive time and memory in the format the docs show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "cpu-default"
+
+pytestmark = pytest.mark.skipif(not (MODEL / "pipeline.json").exists(), reason="the bundled model is not in this checkout")
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
+                       env=env, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def test_bench_action_prints_a_median_time():
+    out = _run("bench_action.py", "--action-encoder", str(MODEL / "action_encoder"), "--repeats", "2")
+    m = re.search(r"δ \(1, 16, 64, \d+\) for 1 clip\(s\) of 16×64×64 \(default\): median ([\d.]+) ms, best ([\d.]+) ms", out)
+    assert m, out
+    median, best = float(m[1]), float(m[2])
+    assert 0 < best <= median
+
+
+def test_bench_create_prints_time_and_memory():
+    out = _run("bench_create.py", "--repeats", "1", "--steps", "2")
+    m = re.search(r"one 16-frame video: median ([\d.]+) s", out)
+    mem = re.search(r"peak memory \(ru_maxrss\): (\d+) MB", out)
+    assert m and mem, out
+    assert float(m[1]) > 0 and int(mem[1]) > 0
