@@ -86,7 +86,7 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
         raise ConfigError(f"unknown motion stem {config.motion_stem!r}; choose one of {', '.join(STEMS)}")
     motion_dim(config)  # checks the motion target's name
     if config.global_foreground not in FOREGROUND_DIMS:
-        raise ConfigError(f"unknown foreground target {config.global_foreground!r}; choose none, moments or additive")
+        raise ConfigError(f"unknown foreground target {config.global_foreground!r}; choose {', '.join(FOREGROUND_DIMS)}")
     return config
 
 
