@@ -1,8 +1,10 @@
 """Benchmark: extract action latents δ for one 16-frame 64×64 clip with the CPU default (tiny VideoPrism + P).
 
-Usage: python benchmarks/bench_action.py --action-encoder runs/action [--repeats 50] [--threads 2] [--compare]
-Prints median/best wall time of ActionEncoder.encode on a [1, 16, 3, 64, 64] clip (decoding excluded) and the load
-average (other jobs on the machine slow it down). --compare also times transformers' own `gelu_python` MLPs (the path
+Usage: python benchmarks/bench_action.py --action-encoder runs/action [--repeats 50] [--threads 2] [--precision auto]
+       [--compare]
+Prints median/best wall time of ActionEncoder.encode on a [1, 16, 3, 64, 64] clip (decoding excluded), the precision
+it ran in ("auto": bf16 autocast on a CPU with native bf16, else fp32) and the load average (other jobs on the machine
+slow it down). --compare also times transformers' own `gelu_python` MLPs (the path
 before encoders.hf.fused_gelu), interleaved call by call with the default so both see the same load.
 """
 
@@ -17,6 +19,7 @@ import torch
 
 from deltadiff.bottleneck import ActionEncoder
 from deltadiff.data.world import World
+from deltadiff.encoders import resolve_precision
 from deltadiff.io.tensor import frames_to_tensor
 
 
@@ -37,13 +40,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--compare", action="store_true", help="also time the gelu_python reference, interleaved")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    paths = {"default": ActionEncoder.from_pretrained(args.action_encoder)}
+    paths = {"default": ActionEncoder.from_pretrained(args.action_encoder, precision=args.precision)}
     if args.compare:
-        paths["gelu_python"] = python_gelu(ActionEncoder.from_pretrained(args.action_encoder))
+        paths["gelu_python"] = python_gelu(ActionEncoder.from_pretrained(args.action_encoder, precision=args.precision))
     clip = frames_to_tensor(World().clip(0).frames)[None].repeat(args.batch, 1, 1, 1, 1)  # [B, 16, 3, 64, 64]
     for ae in paths.values():  # warm-up
         for _ in range(5):
@@ -58,7 +62,9 @@ def main() -> None:
             ae.encode(clip)
             times[name].append(time.perf_counter() - t0)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, load average {load}")
+    precision = resolve_precision("cpu", args.precision)
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, precision {precision} "
+          f"({args.precision}), load average {load}")
     for name, ts in times.items():
         print(f"δ {tuple(delta.shape)} for {args.batch} clip(s) of 16×64×64 ({name}): median "
               f"{statistics.median(ts) * 1e3:.1f} ms, best {min(ts) * 1e3:.1f} ms ({args.repeats} runs)")

@@ -13,6 +13,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# frozen-feature inference in fp32 on every machine ("auto" would pick bf16 on CPUs with native bf16): exact-equality
+# tests mean the same on every CI runner; tests/test_encoders.py tests the bf16 path by name
+os.environ["DELTADIFF_PRECISION"] = "fp32"
 
 
 def level_frames(n: int, h: int = 32, w: int = 48) -> np.ndarray:

@@ -269,3 +269,68 @@ def test_delta_cache_holds_the_bottleneck_of_each_clip_and_follows_p(tmp_path):
     torch.testing.assert_close(none[1]["delta"], features[1]["z"], atol=2e-3, rtol=2e-3)
     with pytest.raises(ConfigError, match="not latents"):
         CachedFeatures(features.directory, fields=["latents"])
+
+
+def test_precision_names_environment_and_bf16_path(monkeypatch):
+    """"auto" follows DELTADIFF_PRECISION, else bf16 only on a CPU with native bf16; the bf16 path runs under autocast
+    (features differ from fp32 by bf16 rounding, not more) and hands back float32."""
+    from deltadiff.encoders import resolve_precision
+    from deltadiff.encoders.base import native_bf16_cpu
+
+    assert resolve_precision("cpu", "fp32") == "fp32" and resolve_precision("cuda", "bf16") == "bf16"
+    with pytest.raises(ConfigError, match="unknown precision"):
+        resolve_precision("cpu", "fp8")
+    with pytest.raises(ConfigError, match="unknown precision"):
+        VideoPrismEncoder(model=_videoprism(), precision="half")
+    monkeypatch.delenv("DELTADIFF_PRECISION")
+    assert resolve_precision("cpu") == ("bf16" if native_bf16_cpu() else "fp32")
+    assert resolve_precision("cuda") == "fp32"  # GPUs: move the model to bf16 instead
+    monkeypatch.setenv("DELTADIFF_PRECISION", "bf16")
+    assert resolve_precision("cpu") == "bf16" and resolve_precision("cpu", "fp32") == "fp32"  # a name beats the env
+    monkeypatch.setenv("DELTADIFF_PRECISION", "double")
+    with pytest.raises(ConfigError, match="DELTADIFF_PRECISION"):
+        resolve_precision("cpu")
+
+    torch.manual_seed(0)
+    model = _videoprism()
+    video = _video()
+    full = VideoPrismEncoder(model=model, precision="fp32").encode(video)
+    half = VideoPrismEncoder(model=model, precision="bf16").encode(video)
+    assert half.z.dtype == torch.float32 and half.z.shape == full.z.shape
+    err = ((half.z - full.z).norm() / full.z.norm()).item()
+    assert 0 < err < 0.05, err  # autocast took effect, and only as rounding
+
+
+def test_action_encoder_runs_p_in_its_precision(tmp_path):
+    """`ActionEncoder.from_pretrained(..., precision=)` reaches both the encoder and P; fp32 is exact against the parts."""
+    from deltadiff.bottleneck import ActionEncoder
+    from deltadiff.bottleneck.predictor import FramePredictor, PredictorConfig
+
+    torch.manual_seed(0)
+    model = _videoprism()
+    model.save_pretrained(tmp_path / "fm")
+    p = FramePredictor(PredictorConfig(channels=32, tokens=16, width=16, depth=1, heads=2))
+    with torch.no_grad():
+        for q in p.parameters():
+            q.normal_(0, 0.2)
+    ActionEncoder(load_encoder("videoprism", tmp_path / "fm"), p).save_pretrained(tmp_path / "ae", tmp_path / "fm")
+    video = _video()
+    exact = ActionEncoder.from_pretrained(tmp_path / "ae", precision="fp32")
+    rounded = ActionEncoder.from_pretrained(tmp_path / "ae", precision="bf16")
+    assert exact.precision == "fp32" and rounded.precision == "bf16"
+    f = exact.encoder.encode(video)
+    with torch.no_grad():
+        torch.testing.assert_close(exact.encode(video), f.z - exact.predictor(f.spatial))
+    d32, d16 = exact.encode(video), rounded.encode(video)
+    assert 0 < ((d16 - d32).norm() / d32.norm()).item() < 0.1
+
+
+def test_feature_cache_records_precision_and_rebuilds_for_another(tmp_path):
+    from deltadiff.encoders.cache import CachedFeatures, fill_cache
+
+    model = _videoprism()
+    cache = fill_cache(VideoPrismEncoder(model=model, precision="fp32"), _Clips(3), tmp_path / "c", shard_size=3, source="t")
+    assert CachedFeatures(cache).meta["precision"] == "fp32"
+    mtime = (cache / "meta.json").stat().st_mtime_ns
+    fill_cache(VideoPrismEncoder(model=model, precision="bf16"), _Clips(3), cache, shard_size=3, source="t")
+    assert (cache / "meta.json").stat().st_mtime_ns != mtime and CachedFeatures(cache).meta["precision"] == "bf16"

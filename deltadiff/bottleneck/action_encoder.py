@@ -25,7 +25,10 @@ WEIGHTS_NAME = "predictor.safetensors"
 
 
 class ActionEncoder:
-    """`encode(video [B, T, 3, H, W] in [-1, 1]) -> δ [B, T', N, C]`."""
+    """`encode(video [B, T, 3, H, W] in [-1, 1]) -> δ [B, T', N, C]`.
+
+    The frozen encoder and P run in the encoder's `precision` ("auto": bf16 autocast on a CPU with native bf16, fp32
+    elsewhere; "fp32"; "bf16"), `encoders.base.resolve_precision`."""
 
     def __init__(self, encoder: FoundationEncoder, predictor: FramePredictor | None, variant: str = "delta", meta: dict | None = None):
         if variant not in VARIANTS:
@@ -41,7 +44,11 @@ class ActionEncoder:
         p = self.predictor
         if p is not None:
             f = f.to(next(p.parameters()).device)
-        return bottleneck(f.z, f.spatial, p, self.variant)
+        return bottleneck(f.z, f.spatial, p, self.variant, self.precision)
+
+    @property
+    def precision(self) -> str:
+        return getattr(self.encoder, "precision", "auto")
 
     __call__ = encode
 
@@ -67,14 +74,15 @@ class ActionEncoder:
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, variant: str | None = None, device: str | None = None) -> "ActionEncoder":
+    def from_pretrained(cls, path: str | Path, variant: str | None = None, device: str | None = None,
+                        precision: str = "auto") -> "ActionEncoder":
         path = Path(path)
         cfg_file = path / CONFIG_NAME
         if not cfg_file.exists():
             raise InputNotFoundError(f"{path}: not an action encoder (no {CONFIG_NAME}); train one with `deltadiff train bottleneck`")
         cfg = json.loads(cfg_file.read_text())
         enc_path = Path(cfg["encoder_path"])
-        encoder = load_encoder(cfg["encoder"], enc_path if enc_path.is_absolute() else path / enc_path)
+        encoder = load_encoder(cfg["encoder"], enc_path if enc_path.is_absolute() else path / enc_path, precision=precision)
         predictor = None
         if cfg.get("predictor"):
             predictor = FramePredictor(PredictorConfig(**cfg["predictor"]))

@@ -56,12 +56,18 @@ class FramePredictor(nn.Module):
         return rearrange(y, "(b t) n c -> b t n c", b=b)
 
 
-def bottleneck(z: torch.Tensor, h: torch.Tensor | None, predictor: FramePredictor | None, variant: str = "delta") -> torch.Tensor:
-    """Action latents from features: `delta` z − P(h) (default), `none` z, `temporal_norm` z normalised over time."""
+def bottleneck(z: torch.Tensor, h: torch.Tensor | None, predictor: FramePredictor | None, variant: str = "delta",
+               precision: str = "auto") -> torch.Tensor:
+    """Action latents from features: `delta` z − P(h) (default), `none` z, `temporal_norm` z normalised over time.
+    P runs in `precision` (`encoders.base.resolve_precision`: bf16 autocast on a CPU with native bf16 under "auto")."""
     if variant == "delta":
         if predictor is None or h is None:
             raise ConfigError("the 'delta' bottleneck needs per-frame features and a trained P")
-        return z - predictor(h)
+        from deltadiff.encoders.base import inference_autocast
+
+        with inference_autocast(h.device, precision):
+            predicted = predictor(h)
+        return z - predicted.to(z.dtype)
     if variant == "none":
         return z
     if variant == "temporal_norm":  # the paper's ablation: remove per-token statistics over time

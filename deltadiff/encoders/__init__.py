@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deltadiff.encoders.base import Features, FoundationEncoder
+from deltadiff.encoders.base import PRECISIONS, Features, FoundationEncoder, inference_autocast, resolve_precision
 from deltadiff.encoders.hf import VideoMAEEncoder, VideoPrismEncoder, VJEPA2Encoder
 from deltadiff.errors import ConfigError
 
@@ -19,11 +19,12 @@ ENCODERS: dict[str, type[FoundationEncoder]] = {
 }
 
 
-def load_encoder(kind: str, path: str | Path, batch_size: int = 16) -> FoundationEncoder:
-    """An adapter of `kind` over the model saved in the local folder `path` (loaded on first use)."""
+def load_encoder(kind: str, path: str | Path, batch_size: int = 16, precision: str = "auto") -> FoundationEncoder:
+    """An adapter of `kind` over the model saved in the local folder `path` (loaded on first use); `precision` as in
+    `encoders.base.resolve_precision`."""
     if kind not in ENCODERS:
         raise ConfigError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}")
-    return ENCODERS[kind](path, batch_size=batch_size)
+    return ENCODERS[kind](path, batch_size=batch_size, precision=precision)
 
 
-__all__ = ["ENCODERS", "Features", "FoundationEncoder", "VJEPA2Encoder", "VideoMAEEncoder", "VideoPrismEncoder", "load_encoder"]
+__all__ = ["ENCODERS", "PRECISIONS", "Features", "FoundationEncoder", "VJEPA2Encoder", "VideoMAEEncoder", "VideoPrismEncoder", "inference_autocast", "load_encoder", "resolve_precision"]

@@ -1,8 +1,8 @@
 """Disk cache of frozen-encoder features, so a heavy encoder runs once per clip (STYLE.md §5, edm2 encoders).
 
 Layout of a cache folder:
-    meta.json                 {"encoder": name, "source": id of the encoder weights, "count": N, "shard_size": S,
-                               "spatial": [T', N, C], "keys": [...]}
+    meta.json                 {"encoder": name, "source": id of the encoder weights, "precision": fp32 | bf16 (what
+                               the encoder ran in), "count": N, "shard_size": S, "spatial": [T', N, C], "keys": [...]}
     shard_00000.safetensors   "spatial" and "z", float16 [S, T', N, C] (the last shard may be shorter), plus one
                               tensor per `extras` entry (e.g. the generator's autoencoder latents)
 
@@ -24,7 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from deltadiff.encoders.base import FoundationEncoder
+from deltadiff.encoders.base import FoundationEncoder, resolve_precision
 from deltadiff.errors import ConfigError, InputNotFoundError
 from deltadiff.progress import Progress
 
@@ -41,9 +41,10 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     count = len(dataset) if count is None else count
     keys: list[str] = []
     shape = None
+    precision = resolve_precision(next(encoder.model.parameters()).device, getattr(encoder, "precision", "auto"))
     if (directory / "meta.json").exists():
         meta = json.loads((directory / "meta.json").read_text())
-        if (meta["encoder"] == encoder.name and meta["source"] == source
+        if (meta["encoder"] == encoder.name and meta["source"] == source and meta.get("precision", "fp32") == precision
                 and set(meta.get("extras", [])) == set(extras) and meta["shard_size"] == shard_size):
             if meta["count"] >= count:
                 return directory  # already there
@@ -72,7 +73,7 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
             tensors = {"spatial": spatial.contiguous(), "z": z.contiguous(), **{k: torch.cat(v).contiguous() for k, v in more.items()}}
             save_file(tensors, str(tmp))
             os.replace(tmp, directory / f"shard_{s0 // shard_size:05d}.safetensors")
-    meta = {"encoder": encoder.name, "source": source, "count": count, "shard_size": shard_size, "spatial": shape,
+    meta = {"encoder": encoder.name, "source": source, "precision": precision, "count": count, "shard_size": shard_size, "spatial": shape,
             "extras": sorted(extras), "keys": keys}
     (directory / "meta.json.tmp").write_text(json.dumps(meta))
     os.replace(directory / "meta.json.tmp", directory / "meta.json")

@@ -64,8 +64,8 @@ class _HFEncoder(FoundationEncoder):
                     self.mean, self.std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
                 break
 
-    def __init__(self, path=None, *, model=None, batch_size: int = 16):
-        super().__init__(path, model=model, batch_size=batch_size)
+    def __init__(self, path=None, *, model=None, batch_size: int = 16, precision: str = "auto"):
+        super().__init__(path, model=model, batch_size=batch_size, precision=precision)
         if model is not None:
             self._configure(model.config, self.path)
 

@@ -74,7 +74,7 @@ def run_probes(action_encoder, variants=("delta", "none", "temporal_norm"), n_cl
 
     def latents(videos: list[np.ndarray]) -> dict[str, torch.Tensor]:
         f = enc.encode(torch.stack([frames_to_tensor(v) for v in videos]))
-        return {v: pool(bottleneck(f.z, f.spatial, pred, v)) for v in variants}
+        return {v: pool(bottleneck(f.z, f.spatial, pred, v, action_encoder.precision)) for v in variants}
 
     truths, feats = [], {v: [] for v in variants}
     with Progress("probe clips", total=n_clips) as bar:

@@ -73,10 +73,13 @@ class GeneratorData(torch.utils.data.Dataset):
         return out
 
 
-def cache_deltas(features: CachedFeatures, predictor, variant: str, device: str = "cpu") -> CachedFeatures:
-    """δ = bottleneck(z, P(h)) of every cached clip, written once beside the feature cache (CACHE/delta-VARIANT/) and
-    reused while P's weights and the cache stay the same."""
-    fingerprint = hashlib.sha1(f"{variant}|{features.meta.get('source')}|{len(features)}".encode())
+def cache_deltas(features: CachedFeatures, predictor, variant: str, device: str = "cpu", precision: str = "auto") -> CachedFeatures:
+    """δ = bottleneck(z, P(h)) of every cached clip (P in `precision`), written once beside the feature cache
+    (CACHE/delta-VARIANT/) and reused while P's weights, its precision and the cache stay the same."""
+    from deltadiff.encoders.base import resolve_precision
+
+    resolved = resolve_precision(device, precision)
+    fingerprint = hashlib.sha1(f"{variant}|{features.meta.get('source')}|{len(features)}|{resolved}".encode())
     p = None
     if variant == "delta" and predictor is not None:
         for k, v in sorted(predictor.state_dict().items()):
@@ -85,7 +88,7 @@ def cache_deltas(features: CachedFeatures, predictor, variant: str, device: str 
 
     def fn(batch: dict) -> dict:
         z, h = batch["z"].to(device), batch["spatial"].to(device)
-        return {"delta": bottleneck(z, h, p, variant)}
+        return {"delta": bottleneck(z, h, p, variant, resolved)}
 
     directory = derive_cache(features, features.directory / f"delta-{variant}", fn, fingerprint.hexdigest(),
                              label=f"caching δ ({variant})")
@@ -162,7 +165,7 @@ def train_generator(data, action_encoder: str | Path, autoencoder: str | Path, o
     act.encoder.to("cpu")
     features = CachedFeatures(cache)
     t_d, n_d, c_d = features.meta["spatial"]  # δ's shape is the encoder's: [T', N, C]
-    deltas = cache_deltas(features, act.predictor, variant, train_config.resolved_device())
+    deltas = cache_deltas(features, act.predictor, variant, train_config.resolved_device(), act.precision)
     loss = FlowMatchingLoss(model_config.p_drop_delta, model_config.p_drop_context)
     teacher = model_config.context_warp and model_config.flow_teacher_weight > 0
     scale = delta_scale(deltas)
