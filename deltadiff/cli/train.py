@@ -36,8 +36,6 @@ def foundation(
     motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Weight of the motion target (0: masked modelling only) [preset's]."),
     motion_target: str = typer.Option(None, "--motion-target", help="energy (rectified change per 2×2 cell, both directions) | pixels (signed next-frame change of the patch) | coarse [preset's]; docs/results.md compares them."),
     motion_stem: str = typer.Option(None, "--motion-stem", help="rgb | grey | none: the temporal stage also reads a patch embedding of the change from the previous frame [preset's]."),
-    stem_layers: int = typer.Option(None, "--stem-layers", min=0, help="Transformer layers over each frame pair's stem tokens (a motion stream that relates a token's change to the changes elsewhere in the frame; 0: the plain patch embedding) [preset's]."),
-    stem_frame: bool = typer.Option(None, "--stem-frame/--no-stem-frame", help="The stem also reads frame t itself beside the change from frame t−1 [preset's]."),
     norm_pix: bool = typer.Option(None, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE) [preset's]."),
     flow_weight: float = typer.Option(None, "--flow-weight", min=0.0, help="Weight of the optical-flow target (z regresses its patch's Farnebäck flow to the next and from the previous frame; needs OpenCV; 0: none) [preset's]."),
     global_weight: float = typer.Option(None, "--global-weight", min=0.0, help="Weight of the clip-level motion target (the mean token of z_t regresses a summary of the frame pair's Farnebäck flow: where it moves, which way, turning, growing; needs OpenCV; 0: none) [preset's]."),
@@ -57,8 +55,8 @@ def foundation(
     from deltadiff.encoders.tiny import preset as model_preset
 
     chosen = {"mask_ratio": mask_ratio, "motion_weight": motion_weight, "motion_target": motion_target,
-              "motion_stem": motion_stem, "stem_layers": stem_layers, "stem_frame": stem_frame, "norm_pix": norm_pix,
-              "flow_weight": flow_weight, "global_weight": global_weight, "global_hof": global_hof,
+              "motion_stem": motion_stem, "norm_pix": norm_pix, "flow_weight": flow_weight,
+              "global_weight": global_weight, "global_hof": global_hof,
               "global_foreground": global_foreground}
     mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:

@@ -42,12 +42,6 @@ class TinyFoundationConfig:
     # (motion energy); "pixels": the patch's own signed change; "coarse": 4×4-pooled change over the 3×3 neighbourhood
     norm_pix: bool = False  # MAE's per-patch normalised pixel targets
     motion_stem: str = "rgb"  # "rgb" | "grey" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1}
-    # the stem as a motion stream: transformer layers over each frame pair's stem tokens (attention across the frame, so
-    # a token can relate its change to the changes elsewhere — which way the actor turns, where the motion is); 0 = the
-    # plain patch embedding. The spatial stage, and so P's input, stays per-frame.
-    stem_layers: int = 0
-    stem_frame: bool = False  # the stem also reads frame t itself beside x_t − x_{t−1} (which way an edge moves
-    # depends on which side is brighter)
     # weight of the optical-flow target: z_t regresses the classical (Farnebäck) flow of its patch to the next frame and
     # from the previous one, per 2×2 cell (`flow_targets`; computed from the clip's own frames, no labels); 0 = none
     flow_weight: float = 0.0
@@ -267,36 +261,23 @@ class MotionStem(nn.Module):
     do in ViViT/VideoMAE, while keeping the per-frame/spatio-temporal split that δ needs.
     """
 
-    def __init__(self, kind: str, patch_size: int, hidden_size: int, layers: int = 0, with_frame: bool = False,
-                 tokens: int = 64, heads: int = 4):
+    def __init__(self, kind: str, patch_size: int, hidden_size: int):
         super().__init__()
         if kind not in STEMS[1:]:
             raise ConfigError(f"unknown motion stem {kind!r}; choose rgb or grey (or none for no stem)")
-        self.kind, self.with_frame, self.heads = kind, with_frame, heads
-        channels = 1 if kind == "grey" else 3
-        self.proj = nn.Conv2d(channels * (2 if with_frame else 1), hidden_size, patch_size, patch_size)
-        self.pos = self.layers = None
-        if layers:  # the motion stream: pre-norm transformer layers over one frame pair's N tokens
-            self.pos = nn.Parameter(torch.randn(1, tokens, hidden_size) * 0.02)
-            layer = nn.TransformerEncoderLayer(hidden_size, heads, 4 * hidden_size, dropout=0.0, activation="gelu",
-                                               batch_first=True, norm_first=True)
-            self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.kind = kind
+        self.proj = nn.Conv2d(1 if kind == "grey" else 3, hidden_size, patch_size, patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [B, T, 3, H, W] → [B·T, N, C]."""
         src = pixels.mean(2, keepdim=True) if self.kind == "grey" else pixels
         change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
-        if self.with_frame:
-            change = torch.cat([change, src], 2)
-        x = self.proj(change.flatten(0, 1)).flatten(2).transpose(1, 2)
-        return x if self.layers is None else self.layers(x + self.pos)
+        return self.proj(change.flatten(0, 1)).flatten(2).transpose(1, 2)
 
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
-        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels),
-                "layers": str(0 if self.layers is None else len(self.layers.layers)), "with_frame": str(int(self.with_frame)),
-                "tokens": str(0 if self.pos is None else self.pos.shape[1]), "heads": str(self.heads)}
+        meta = {"kind": self.kind, "patch_size": str(self.proj.kernel_size[0]), "hidden_size": str(self.proj.out_channels)}
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / STEM_FILE), metadata=meta)
 
     @classmethod
@@ -309,8 +290,7 @@ class MotionStem(nn.Module):
             return None
         with safe_open(str(f), "pt") as fh:
             meta, weights = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
-        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]), int(meta.get("layers", 0)),
-                   bool(int(meta.get("with_frame", 0))), int(meta.get("tokens", 0)) or 64, int(meta.get("heads", 4)))
+        stem = cls(meta["kind"], int(meta["patch_size"]), int(meta["hidden_size"]))
         stem.load_state_dict(weights)
         return stem
 
@@ -378,9 +358,7 @@ class MaskedVideoModel(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.head = nn.Linear(c, 3 * config.patch_size**2)
         self.motion_head = nn.Linear(c, motion_dim(config))
-        self.stem = None if config.motion_stem == "none" else MotionStem(
-            config.motion_stem, config.patch_size, c, config.stem_layers, config.stem_frame,
-            (config.image_size // config.patch_size) ** 2, config.num_heads)
+        self.stem = None if config.motion_stem == "none" else MotionStem(config.motion_stem, config.patch_size, c)
         self.flow_head = None
         if config.flow_weight:  # zero-initialised like the energy head: start at "no motion"
             self.flow_head = nn.Linear(c, flow_dim(config))
