@@ -4,7 +4,8 @@ and of the target clip itself ("oracle"). The same warp with zero flow is the st
 
     python benchmarks/diag_motion_head.py [--model models/cpu-default] [--generator GEN_FOLDER] [--n 48]
 
-`--generator` swaps in another generator (with a motion head) trained on the model's action encoder.
+`--generator` swaps in another generator (with a motion head) trained on the model's action encoder, or on the one
+`--action-encoder` names (a folder of `deltadiff train bottleneck`).
 `--fit` (layered heads): two more rows that say where the error comes from — "fit_motions": the head's own masks
 (from the context) with the layers' affine motions fitted to the target clip's teacher flow (Adam, 300 steps on the
 training loss) instead of read from δ; "fit_both": masks and motions fitted. The gap demo → fit_motions is what the
@@ -30,6 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="models/cpu-default")
     ap.add_argument("--generator", default=None)
+    ap.add_argument("--action-encoder", default=None, help="the action encoder --generator was trained on")
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--per-class", action="store_true", help="also print the demo rows per action class")
     ap.add_argument("--fit", action="store_true", help="layered heads: also the motions (and masks) fitted to the "
@@ -39,6 +41,10 @@ def main() -> None:
     pipe = DeltaDiffusionPipeline.from_pretrained(args.model, device="cpu")
     if args.generator:
         pipe = pipe.with_generator(args.generator, "delta")
+    if args.action_encoder:
+        from deltadiff.bottleneck import ActionEncoder
+
+        pipe.action_encoder = ActionEncoder.from_pretrained(args.action_encoder, device="cpu")
     head, cfg = pipe.generator.motion, pipe.generator.config
     if head is None:
         raise SystemExit("this generator has no motion head (train it with --motion-head)")
