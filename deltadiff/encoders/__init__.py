@@ -27,4 +27,5 @@ def load_encoder(kind: str, path: str | Path, batch_size: int = 16, precision: s
     return ENCODERS[kind](path, batch_size=batch_size, precision=precision)
 
 
-__all__ = ["ENCODERS", "PRECISIONS", "Features", "FoundationEncoder", "VJEPA2Encoder", "VideoMAEEncoder", "VideoPrismEncoder", "inference_autocast", "load_encoder", "resolve_precision"]
+__all__ = ["ENCODERS", "PRECISIONS", "Features", "FoundationEncoder", "VJEPA2Encoder", "VideoMAEEncoder", "VideoPrismEncoder",
+           "inference_autocast", "load_encoder", "resolve_precision"]
