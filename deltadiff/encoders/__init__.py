@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deltadiff.encoders.base import PRECISIONS, Features, FoundationEncoder, inference_autocast, resolve_precision
+from deltadiff.encoders.base import (
+    PRECISIONS,
+    Features,
+    FoundationEncoder,
+    inference_autocast,
+    resolve_precision,
+)
 from deltadiff.encoders.hf import VideoMAEEncoder, VideoPrismEncoder, VJEPA2Encoder
 from deltadiff.errors import ConfigError
 

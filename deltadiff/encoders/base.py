@@ -22,7 +22,6 @@ from torch import nn
 
 from deltadiff.errors import ConfigError, InputNotFoundError
 
-
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
