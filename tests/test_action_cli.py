@@ -32,6 +32,7 @@ def test_train_foundation_bottleneck_probe(tmp_path):
                             "--n-clips", "40", "--n-pairs", "4", "--device", "cpu"]))
     report = json.loads((tmp_path / "probe.json").read_text())
     assert set(report["variants"]) == {"delta", "none", "temporal_norm"} and report["n_clips"] == 40
+    assert report["precision"] == "fp32"  # DELTADIFF_PRECISION, tests/conftest.py
     for r in report["variants"].values():
         assert 0 <= r["action_accuracy"] <= 1 and 0 < r["action_chance"] <= 1
         assert set(r["leakage"]) == {"background", "colour", "shape"}
