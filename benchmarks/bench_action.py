@@ -19,7 +19,6 @@ import torch
 
 from deltadiff.bottleneck import ActionEncoder
 from deltadiff.data.world import World
-from deltadiff.encoders import resolve_precision
 from deltadiff.io.tensor import frames_to_tensor
 
 
@@ -62,7 +61,7 @@ def main() -> None:
             ae.encode(clip)
             times[name].append(time.perf_counter() - t0)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    precision = resolve_precision("cpu", args.precision)
+    precision = paths["default"].encoder.resolved_precision
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, precision {precision} "
           f"({args.precision}), load average {load}")
     for name, ts in times.items():

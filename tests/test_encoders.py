@@ -330,6 +330,11 @@ def test_feature_cache_records_precision_and_rebuilds_for_another(tmp_path):
 
     model = _videoprism()
     cache = fill_cache(VideoPrismEncoder(model=model, precision="fp32"), _Clips(3), tmp_path / "c", shard_size=3, source="t")
-    assert CachedFeatures(cache).meta["precision"] == "fp32"
+    full = CachedFeatures(cache)
+    assert full.meta["precision"] == "fp32"
+    z32 = full[2]["z"]
     fill_cache(VideoPrismEncoder(model=model, precision="bf16"), _Clips(3), cache, shard_size=3, source="t")
-    assert CachedFeatures(cache).meta["precision"] == "bf16"  # rebuilt, not reused
+    rounded = CachedFeatures(cache)
+    assert rounded.meta["precision"] == "bf16"
+    assert not torch.equal(rounded[2]["z"], z32)  # re-encoded in bf16, not the fp32 shards reused
+    torch.testing.assert_close(rounded[2]["z"], z32, atol=0.1, rtol=0.1)

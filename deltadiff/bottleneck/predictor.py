@@ -15,6 +15,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from deltadiff.encoders.base import inference_autocast
 from deltadiff.errors import ConfigError
 
 VARIANTS = ("delta", "none", "temporal_norm")
@@ -63,8 +64,6 @@ def bottleneck(z: torch.Tensor, h: torch.Tensor | None, predictor: FramePredicto
     if variant == "delta":
         if predictor is None or h is None:
             raise ConfigError("the 'delta' bottleneck needs per-frame features and a trained P")
-        from deltadiff.encoders.base import inference_autocast
-
         with inference_autocast(h.device, precision):
             predicted = predictor(h)
         return z - predicted.to(z.dtype)

@@ -12,6 +12,7 @@ batch long inputs, and never download: weights come from a local folder (or the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from deltadiff.errors import ConfigError, InputNotFoundError
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@functools.cache  # the CPU does not change: checked once, not on every encode
 def native_bf16_cpu() -> bool:
     """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX tiles), as torch's cpuinfo reports them.
     oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) also says yes on AVX-512 CPUs without them, where
@@ -104,6 +106,13 @@ class FoundationEncoder:
                 )
             self._model = self._freeze(self._load(self.path))
         return self._model
+
+    @property
+    def resolved_precision(self) -> str:
+        """"fp32" or "bf16": what `encode` runs in — the `precision` setting on the model's device, or bf16 whatever the
+        setting when the model itself was moved to bf16."""
+        weight = next(self.model.parameters())
+        return "bf16" if weight.dtype == torch.bfloat16 else resolve_precision(weight.device, self.precision)
 
     def _freeze(self, model: nn.Module) -> nn.Module:
         return model.eval().requires_grad_(False)

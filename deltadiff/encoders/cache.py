@@ -24,7 +24,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from deltadiff.encoders.base import FoundationEncoder, resolve_precision
+from deltadiff.encoders.base import FoundationEncoder
 from deltadiff.errors import ConfigError, InputNotFoundError
 from deltadiff.progress import Progress
 
@@ -41,8 +41,7 @@ def fill_cache(encoder: FoundationEncoder, dataset, directory: str | Path, count
     count = len(dataset) if count is None else count
     keys: list[str] = []
     shape = None
-    weight = next(encoder.model.parameters())  # a model moved to bf16 runs in bf16 whatever the setting says
-    precision = "bf16" if weight.dtype == torch.bfloat16 else resolve_precision(weight.device, encoder.precision)
+    precision = encoder.resolved_precision
     if (directory / "meta.json").exists():
         meta = json.loads((directory / "meta.json").read_text())
         if (meta["encoder"] == encoder.name and meta["source"] == source and meta.get("precision", "fp32") == precision

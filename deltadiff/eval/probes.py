@@ -100,11 +100,8 @@ def run_probes(action_encoder, variants=("delta", "none", "temporal_norm"), n_cl
                 sims[v]["other_action_same_scene"].append(F.cosine_similarity(demo[v], other[v], dim=1))
             bar.update(len(pairs))
 
-    from deltadiff.encoders.base import resolve_precision
-
-    device = next(enc.model.parameters()).device
     report = {"variants": {}, "n_clips": n_clips, "n_train": n_train, "n_test": n_clips - n_train, "n_pairs": n_pairs,
-              "precision": resolve_precision(device, action_encoder.precision)}  # what the encoder and P ran in
+              "precision": enc.resolved_precision}  # what the encoder and P ran in
     for v in variants:
         x = feats[v]
         probe = lambda name: linear_probe(x[:n_train], np.array(labels[name][:n_train]), x[n_train:], np.array(labels[name][n_train:]))  # noqa: E731
