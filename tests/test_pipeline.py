@@ -71,6 +71,24 @@ def test_demo_and_create_on_a_real_video(model, tmp_path, bikes):
     assert (tmp_path / "made_grid.png").exists() and (tmp_path / "made_grid.mp4").exists()
 
 
+def test_pipeline_precision_reaches_the_action_encoder(model):
+    """`precision` (the CLI's --precision) is what δ's encoder and P run in; bf16 δ stays close to fp32 δ."""
+    import torch
+
+    from deltadiff.data.world import World, seed_for
+    from deltadiff.io.tensor import frames_to_tensor
+    from deltadiff.pipeline import DeltaDiffusionPipeline
+
+    video = frames_to_tensor(World().clip(seed_for("test", 0)).frames)[None]
+    got = {}
+    for precision in ("fp32", "bf16"):
+        pipe = DeltaDiffusionPipeline.from_pretrained(model, device="cpu", precision=precision)
+        assert pipe.action_encoder.encoder.resolved_precision == precision
+        got[precision] = pipe.action_encoder.encode(video).float()
+    assert not torch.equal(got["fp32"], got["bf16"])
+    assert (got["bf16"] - got["fp32"]).norm() / got["fp32"].norm() < 0.1
+
+
 def test_pipeline_is_deterministic_by_seed_and_null_action_ignores_the_demo(model):
     from deltadiff.data.world import World, seed_for
     from deltadiff.pipeline import DeltaDiffusionPipeline
@@ -96,6 +114,8 @@ def test_create_errors_are_one_line(model, tmp_path, bikes):
         ["--demo", str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.txt")],
         ["--demo", str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4"),
          "--frames", "9"],
+        ["--demo", str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4"),
+         "--precision", "fp16"],
     ]
     for args in cases:
         r = subprocess.run([sys.executable, "-m", "deltadiff", "create", "--model", str(model), *args],
@@ -127,6 +147,7 @@ def test_benchmark_cli_runs_every_method_and_writes_the_report(model, tmp_path):
         assert {"fvd", "fid", "ecs", "psnr", "ssim", "trajectory_error", "delta_psnr"} <= set(m), name
     assert report["methods"]["null_action"]["delta_psnr"]["mean"] == 0.0  # δ dropped: the demo cannot matter
     assert report["n_triples"] == 3 and report["command"].startswith("deltadiff eval benchmark")
+    assert report["settings"]["precision"] == "fp32"  # conftest pins DELTADIFF_PRECISION=fp32
     md = (out / "report.md").read_text()
     assert "| `flow_warp` |" in md and "Where deltadiff does not win" in md
     assert (out / "plots" / "metrics.png").stat().st_size > 0 and (out / "samples" / "triple_000.mp4").exists()
@@ -135,6 +156,7 @@ def test_benchmark_cli_runs_every_method_and_writes_the_report(model, tmp_path):
     for name, m in transfer["methods"].items():
         assert m["psnr"] == report["methods"][name]["psnr"]["mean"] and "fvd" not in m
     assert transfer["n_triples"] == 3 and (tmp_path / "transfer.md").exists()
+    assert transfer["settings"]["precision"] == "fp32"
     r = CliRunner().invoke(app, ["eval", "benchmark", "--model", str(model), "--out", str(out), "--methods", "magic"])
     assert r.exit_code != 0
 

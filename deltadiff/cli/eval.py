@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from deltadiff.cli.create import PRECISION_HELP
 from deltadiff.errors import ConfigError, InputNotFoundError
 
 app = typer.Typer(help="Evaluate generated videos with standard, offline metrics (see docs/metrics.md).",
@@ -195,6 +196,7 @@ def transfer(
     guidance: float = typer.Option(None, "--guidance", help="Guidance on δ (default: the model's)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     device: str = typer.Option(None, "--device"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """The generator's transfer measurement on the demonstration world: trajectory error, direction accuracy, leakage,
     PSNR and ΔPSNR for deltadiff, the null-action baseline (same model, δ dropped) and optionally the none bottleneck."""
@@ -207,11 +209,11 @@ def transfer(
 
     torch.set_flush_denormal(True)
     _transfer_path(out)
-    pipe = _load(model, device)
+    pipe = _load(model, device, precision=precision)
     if none_model and none_generator:
         raise ConfigError("give --none-model or --none-generator, not both")
     _generator_dir("--none-generator", none_generator)
-    none_pipe = _load(none_model, device, variant="none") if none_model else None
+    none_pipe = _load(none_model, device, variant="none", precision=precision) if none_model else None
     if none_generator is not None:
         none_pipe = pipe.with_generator(none_generator, "none")
     t0 = time.perf_counter()
@@ -220,7 +222,8 @@ def transfer(
     result["command"] = "deltadiff eval transfer " + " ".join(sys.argv[3:])
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["settings"] = {"steps": steps or pipe.config.steps, "sampler": sampler or pipe.config.sampler,
-                          "guidance": pipe.config.guidance if guidance is None else guidance}
+                          "guidance": pipe.config.guidance if guidance is None else guidance,
+                          "precision": pipe.action_encoder.encoder.resolved_precision}
     _write_transfer(out, result)
     typer.echo(report_markdown(result))
     typer.echo(f"wrote {out} and {out.with_suffix('.md')} ({result['seconds']:.0f} s)")
@@ -277,6 +280,7 @@ def benchmark(
     seed: int = typer.Option(0, "--seed", help="Noise seeds are seed + triple index."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, … (default: CUDA when present)."),
     transfer_json: Path = typer.Option(None, "--transfer-json", help="Also write the transfer measurement (`eval transfer`'s JSON and .md) from this run's deltadiff, null-action and none-bottleneck rows: the same triples and seeds, so no second run is needed."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Every method (deltadiff, null action, none / temporal-norm bottlenecks, copy-demo, flow-warp, static) on the
     same held-out transfer triples, every metric (world metrics, PSNR/SSIM, ΔPSNR, ECS, FVD, FID), mean and 95% CI,
@@ -310,7 +314,7 @@ def benchmark(
     missing = [m for m in gens if m in chosen and gens[m] is None]
     for m in missing:
         typer.echo(f"note: no generator for {m} (give {ABLATION_FLAGS[m]}); that row is left out", err=True)
-    pipe = _load(checkpoint, device)
+    pipe = _load(checkpoint, device, precision=precision)
     kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
     use = {m: gens[m] if m in chosen and m not in missing else None for m in gens}
     model = model_methods(pipe, none_generator=use["none_bottleneck"], temporal_norm_generator=use["temporal_norm"], **kw)
@@ -324,14 +328,15 @@ def benchmark(
     result["command"] = "deltadiff eval benchmark " + " ".join(sys.argv[3:])
     result["settings"].update({"steps": steps or cfg.steps, "sampler": sampler or cfg.sampler,
                                "guidance": cfg.guidance if guidance is None else guidance,
-                               "model": str(checkpoint or "models/cpu-default"), "left_out": missing})
+                               "model": str(checkpoint or "models/cpu-default"), "left_out": missing,
+                               "precision": pipe.action_encoder.encoder.resolved_precision})  # δ's encoder and P
     written = write_report(result, shown, out, fps=cfg.fps)
     if transfer_json is not None:
         from deltadiff.eval.transfer import transfer_view
 
         view = transfer_view(result, n_triples)
         view.update(command=result["command"], seconds=result["seconds"]["total"],
-                    settings={k: result["settings"][k] for k in ("steps", "sampler", "guidance", "model")})
+                    settings={k: result["settings"][k] for k in ("steps", "sampler", "guidance", "model", "precision")})
         written += _write_transfer(transfer_json, view)
     typer.echo(report_markdown(result).split("\n## ")[0])
     typer.echo(f"wrote {len(written)} files to {out} ({result['seconds']['total']:.0f} s)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from deltadiff.cli.create import PRECISION_HELP
 from deltadiff.errors import ConfigError
 
 
@@ -20,6 +21,7 @@ def probe_command(
     random_init: bool = typer.Option(True, "--random-init/--no-random-init",
                                      help="Also probe z of the same architecture at random initialisation."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, … (default: CUDA when present)."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Linear probes (action class; leakage of background, colour, shape) and transfer similarity per variant."""
     import torch
@@ -34,13 +36,14 @@ def probe_command(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_flush_denormal(True)
     t0 = time.time()
-    enc = ActionEncoder.from_pretrained(action_encoder, device=device)
+    enc = ActionEncoder.from_pretrained(action_encoder, device=device, precision=precision)
     report = run_probes(enc, chosen, n_clips=n_clips, n_pairs=n_pairs)
     if random_init:
         report["random_init"] = _random_init_action_accuracy(enc, n_clips, device)
     report["command"] = "deltadiff probe " + " ".join(
         [f"--action-encoder {action_encoder}", f"--out {out}", f"--variants {','.join(chosen)}", f"--n-clips {n_clips}",
-         f"--n-pairs {n_pairs}"] + ([] if random_init else ["--no-random-init"]))
+         f"--n-pairs {n_pairs}"] + ([] if random_init else ["--no-random-init"])
+        + ([] if precision == "auto" else [f"--precision {precision}"]))
     report["seconds"] = round(time.time() - t0, 1)
     from deltadiff.eval.probes import report_markdown
     from deltadiff.io import atomic_path
@@ -73,7 +76,7 @@ def _random_init_action_accuracy(enc, n_clips: int, device: str) -> dict:
         stem = trained.stem
         rand = TinyVideoPrism(rand, MotionStem(stem.kind, stem.proj.kernel_size[0], stem.proj.out_channels))
     rand = rand.to(device)
-    r = run_probes(ActionEncoder(VideoPrismEncoder(model=rand), None, "none", enc.meta), ("none",), n_clips=n_clips, n_pairs=1)
+    r = run_probes(ActionEncoder(VideoPrismEncoder(model=rand, precision=enc.precision), None, "none", enc.meta), ("none",), n_clips=n_clips, n_pairs=1)
     return {"z_action_accuracy": r["variants"]["none"]["action_accuracy"], "action_chance": r["variants"]["none"]["action_chance"]}
 
 

@@ -77,7 +77,10 @@ class DeltaDiffusionPipeline:
 
     # -- persistence -------------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, device=None, variant: str | None = None) -> "DeltaDiffusionPipeline":
+    def from_pretrained(cls, path: str | Path, device=None, variant: str | None = None,
+                        precision: str = "auto") -> "DeltaDiffusionPipeline":
+        """Load a model folder. `precision` is what δ's frozen encoder and P run in: "auto" (bf16 autocast on a CPU with
+        native bf16, fp32 elsewhere; the DELTADIFF_PRECISION environment variable overrides), "fp32" or "bf16"."""
         path = Path(path)
         if not (path / CONFIG_NAME).is_file():
             raise InputNotFoundError(f"{path}: not a deltadiff model folder (no {CONFIG_NAME}); train one with "
@@ -87,7 +90,7 @@ class DeltaDiffusionPipeline:
             if not (path / part).is_dir():
                 raise ConfigError(f"{path}: the model folder has no {part}/; it is incomplete — export it again")
         dev = _device(device)
-        return cls(ActionEncoder.from_pretrained(path / "action_encoder", variant=variant),
+        return cls(ActionEncoder.from_pretrained(path / "action_encoder", variant=variant, precision=precision),
                    load_autoencoder(path / "autoencoder"), SpaceTimeDiT.from_pretrained(path / "generator"),
                    PipelineConfig.from_dict(saved["config"]), saved.get("meta", {}), dev)
 
