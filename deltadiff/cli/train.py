@@ -29,7 +29,7 @@ def foundation(
     out: Path = typer.Option(..., "--out", help="Run folder: state/ (resumable), foundation/ (the model), logs/."),
     data: str = typer.Option("world", "--data", help=DATA_HELP),
     preset: str = typer.Option("tiny", "--preset", help="Model size: tiny (CPU default) or micro (tests)."),
-    steps: int = typer.Option(800, "--steps", min=1),
+    steps: int = typer.Option(1000, "--steps", min=1, help="1000: the bundled model's (~17 min on 2 CPU cores; models/cpu-default/README.md)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(3e-3, "--lr"),
     mask_ratio: float = typer.Option(None, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame [preset's]."),
@@ -183,7 +183,7 @@ def generator(
 def all_stages(
     out: Path = typer.Option(..., "--out", help="Run folder; the finished model is OUT/model (pass it to --model)."),
     data: str = typer.Option("world", "--data", help=DATA_HELP + " 'Train on my videos' is this option."),
-    foundation_steps: int = typer.Option(800, "--foundation-steps", min=1),
+    foundation_steps: int = typer.Option(1000, "--foundation-steps", min=1, help="1000: the bundled model's."),
     bottleneck_steps: int = typer.Option(400, "--bottleneck-steps", min=1),
     autoencoder_steps: int = typer.Option(300, "--autoencoder-steps", min=1),
     generator_steps: int = typer.Option(800, "--generator-steps", min=1, help="800: the bundled model's (models/cpu-default/README.md)."),
