@@ -27,7 +27,8 @@ PATCH = 8  # the tiny foundation model's patch: the token grid is 8×8 at 64×64
 
 
 def latents(enc: ActionEncoder, world: World, split: str, n: int, batch: int = 32):
-    """δ and z [n, T', N, C], the actor's token row/column per δ frame [n, T'] each, and the labels."""
+    """δ and z [n, T', N, C], the actor's token row / column per δ frame [n, T'], the token grid's side, the labels and
+    the control features (the clip-level flow target, [n, (T−1)·16])."""
     videos, centres, labels = [], [], []
     for i in range(n):
         clip = world.clip(seed_for(split, 10_000 + i), action=ACTIONS[i % 2])
@@ -44,7 +45,7 @@ def latents(enc: ActionEncoder, world: World, split: str, n: int, batch: int = 3
     col = np.clip(pos[:, frames, 0] // PATCH, 0, side - 1).astype(int)
     row = np.clip(pos[:, frames, 1] // PATCH, 0, side - 1).astype(int)
     flow = global_motion_targets((v + 1) / 2).flatten(1)  # [n, (T−1)·16]: the teacher's summary per frame pair
-    return delta, z, row, col, side, np.array(labels), flow
+    return {"δ": delta, "z": z, "where": (row, col, side), "labels": np.array(labels), "flow": flow}
 
 
 def readouts(lat: torch.Tensor, row: np.ndarray, col: np.ndarray, side: int) -> dict:
@@ -74,12 +75,12 @@ def main() -> None:
     train = latents(enc, world, "train", args.n_train)
     test = latents(enc, world, "test", args.n_test)
     print(f"rotate_cw vs rotate_ccw: {args.n_train} fit / {args.n_test} test clips, {args.action_encoder}")
-    r = linear_probe(train[6], train[5], test[6], test[5])
-    print(f"  control: the clip-level flow target     {train[6].shape[1]:5d} dims  accuracy {r['accuracy']:.3f}")
-    for name, i in (("δ", 0), ("z", 1)):
-        fit, score = readouts(train[i], *train[2:5]), readouts(test[i], *test[2:5])
+    r = linear_probe(train["flow"], train["labels"], test["flow"], test["labels"])
+    print(f"  control: the clip-level flow target     {train['flow'].shape[1]:5d} dims  accuracy {r['accuracy']:.3f}")
+    for name in ("δ", "z"):
+        fit, score = readouts(train[name], *train["where"]), readouts(test[name], *test["where"])
         for key in fit:
-            r = linear_probe(fit[key], train[5], score[key], test[5])
+            r = linear_probe(fit[key], train["labels"], score[key], test["labels"])
             print(f"  {name} {key:36s} {fit[key].shape[1]:5d} dims  accuracy {r['accuracy']:.3f} (chance {r['chance']:.2f})")
 
 

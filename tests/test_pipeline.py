@@ -122,6 +122,7 @@ def test_create_errors_are_one_line(model, tmp_path, bikes):
                            capture_output=True, text=True)
         assert r.returncode == 1, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("deltadiff: error:"), r.stderr
+    assert "'fp16'" in r.stderr and "fp32" in r.stderr, r.stderr  # the last case: names the bad precision and the choices
     assert not (tmp_path / "o.mp4").exists()
     r = subprocess.run([sys.executable, "-m", "deltadiff", "create", "--model", str(tmp_path), "--demo",
                         str(bikes), "--context", str(tmp_path / "img.png"), "--out", str(tmp_path / "o.mp4")],
