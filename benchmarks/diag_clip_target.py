@@ -1,7 +1,10 @@
 """Diagnostic: which numbers of its clip-level motion target has a pretrained foundation model learned? The run's
 final training state (the encoder plus the pretraining heads) predicts, from the mean token of z_t, the 16-number
 Farnebäck summary of each frame pair (`encoders/tiny.py global_motion_targets`); this prints R² per number on
-held-out world clips (target standardised over the clips, as the loss does; R² 0 = no better than the mean).
+held-out world clips (target standardised over the clips, as the loss does; R² 0 = no better than the mean). It also
+prints how well a token's place on the patch grid (column, row) is read linearly from the per-frame features h and
+from z (ridge fit on half the clips, R² on the other half): a token that does not know where it is cannot tell the
+mean token where the motion is, nor which way a turn goes.
 
     python benchmarks/diag_clip_target.py --run RUN [--n 256] [--action rotate_cw,rotate_ccw]
 
@@ -14,15 +17,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from safetensors.torch import load_file
 
 from deltadiff.data.world import World, seed_for
 from deltadiff.encoders.tiny import (
+    FLOW_LIMIT,
     GLOBAL_DIM,
+    STEM_CHANNELS,
     MaskedVideoModel,
+    factorised_forward,
     global_motion_targets,
     preset,
+    uint8_clips,
 )
 from deltadiff.io.tensor import frames_to_tensor
 
@@ -30,19 +40,58 @@ NAMES = ("mean|F|", "mean Fx", "mean Fy", "centroid x", "centroid y", "vx", "vy"
          "|rotation|", "|growth|", "vx²", "vy²", "vx·vy", "moving share")
 
 
+def run_overrides(weights: dict) -> dict:
+    """What of the run's configuration its state shows: the motion stem's kind (from its input channels) and whether
+    it trained the per-token flow head."""
+    overrides = {}
+    stem = weights.get("stem.proj.weight")
+    if stem is None:
+        overrides["motion_stem"] = "none"
+    else:
+        overrides["motion_stem"] = {c: k for k, c in STEM_CHANNELS.items() if k != "grey"}.get(stem.shape[1], "grey")
+    if "flow_head.weight" in weights:
+        overrides["flow_weight"] = 1.0
+    return overrides
+
+
+def ridge_r2(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> list[float]:
+    """R² of each column of y [B, ..., K] from features x [B, ..., C], standardised: a ridge fit on the first half of
+    the clips, scored on the second."""
+    c, k, half = x.shape[-1], y.shape[-1], x.shape[0] // 2
+    x = (x - x.mean(tuple(range(x.dim() - 1)))) / x.std(tuple(range(x.dim() - 1))).clamp_min(1e-6)
+    x = torch.cat([x.double(), torch.ones(*x.shape[:-1], 1, dtype=torch.float64)], -1)
+    xa, ya = x[:half].reshape(-1, c + 1), y[:half].double().reshape(-1, k)
+    w = torch.linalg.solve(xa.T @ xa + ridge * len(xa) * torch.eye(c + 1, dtype=torch.float64), xa.T @ ya)
+    xb, yb = x[half:].reshape(-1, c + 1), y[half:].double().reshape(-1, k)
+    return (1 - ((xb @ w - yb) ** 2).mean(0) / yb.var(0)).tolist()
+
+
+def token_flow(pixels: torch.Tensor, patch: int) -> torch.Tensor:
+    """Each token's mean forward Farnebäck flow over its patch, [B, T−1, N, 2] (pixels; blow-ups dropped as in the
+    targets)."""
+    from deltadiff.data.flow import pair_flows
+
+    flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in uint8_clips(pixels)]))  # [B, T−1, H, W, 2]
+    flow = flow * (flow.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flow.shape[2:4]))
+    cells = F.avg_pool2d(rearrange(flow, "b t h w c -> (b t) c h w"), patch)
+    return rearrange(cells, "(b t) c y x -> b t (y x) c", b=flow.shape[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="a `deltadiff train foundation --out` folder")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--n", type=int, default=256, help="held-out clips")
+    ap.add_argument("--patch", type=int, default=8, help="the model's patch size")
     ap.add_argument("--action", default=None, help="comma-separated action classes (default: all, as sampled)")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
     state = Path(args.run) / "state" / "model.safetensors"
     if not state.is_file():
         raise SystemExit(f"{state}: no training state; give the folder `deltadiff train foundation --out` wrote")
-    model = MaskedVideoModel(preset(args.preset))
-    model.load_state_dict(load_file(str(state)))
+    weights = load_file(str(state))
+    model = MaskedVideoModel(preset(args.preset, **run_overrides(weights)))
+    model.load_state_dict(weights)
     model.eval()
     if model.global_head is None:
         raise SystemExit(f"{args.run}: this model was trained without the clip-level motion target")
@@ -52,7 +101,8 @@ def main() -> None:
                          for i in range(args.n)])
     pixels = (video + 1) / 2
     with torch.no_grad():
-        z = torch.cat([model(pixels[j:j + 32]) for j in range(0, args.n, 32)])
+        h, z = (torch.cat(parts) for parts in zip(*(factorised_forward(model.encoder, pixels[j:j + 32], model.stem)
+                                                   for j in range(0, args.n, 32))))
         pred = model.global_head(z.mean(2))[:, :-1, :GLOBAL_DIM]  # z_t → the pair (t, t+1), as in the loss
     target = global_motion_targets(pixels).float()[..., :GLOBAL_DIM]
     target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)
@@ -61,6 +111,18 @@ def main() -> None:
           + (f" ({args.action})" if args.action else ""))
     for name, r in zip(NAMES, r2.tolist()):
         print(f"  {name:14s} {r:6.2f}")
+    n, side = z.shape[2], round(z.shape[2] ** 0.5)
+    grid = torch.stack([torch.arange(n) % side, torch.arange(n) // side], -1).float()
+    flow = token_flow(pixels, args.patch)
+    moving = flow.norm(dim=-1).amax(1) > 0.5  # [B, N]: tokens whose patch moves half a pixel in some frame pair
+    for name, tokens in (("h", h), ("z", z)):
+        col, row = ridge_r2(tokens[:, ::4], grid.expand(*tokens[:, ::4].shape[:3], 2))
+        print(f"  token's place from {name}: column R² {col:5.2f}, row R² {row:5.2f}")
+    # z_t (it sees the whole clip at its place) against its patch's flow to the next frame, on moving tokens only
+    zt = z[:, :-1].permute(0, 2, 1, 3)[moving]  # [M, T−1, C]
+    ft = flow.permute(0, 2, 1, 3)[moving]
+    fx, fy = ridge_r2(zt, ft)
+    print(f"  token's own flow (x, y) from z_t, {int(moving.sum())} moving tokens: R² {fx:5.2f}, {fy:5.2f}")
 
 
 if __name__ == "__main__":

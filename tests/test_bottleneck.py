@@ -253,3 +253,61 @@ def test_linear_probe_known_answers():
     noise = linear_probe(x[:120, 1:], y[:120], x[120:, 1:], y[120:])  # features without the signal: near chance
     assert noise["accuracy"] < 0.55
     assert pool(torch.ones(2, 3, 4, 5)).shape == (2, 15)
+
+
+@pytest.mark.parametrize("contrast", ["bright", "dark"])
+def test_lk_stem_inputs_carry_the_sign_of_the_motion_whatever_the_contrast(contrast):
+    """A square moving 2 px per frame right (or left) over a flat frame: summed over the frame, I_t·I_x is negative for
+    rightward motion and positive for leftward (brightness constancy: I_t ≈ −u·I_x), for a bright square on dark and
+    a dark one on bright alike — the plain change's sum flips with the contrast, these products do not."""
+    from deltadiff.encoders.tiny import MotionStem, stem_inputs
+
+    sums = {}
+    for direction in (1, -1):
+        px = torch.full((1, 4, 3, 32, 32), 0.0 if contrast == "bright" else 1.0)
+        for t in range(4):
+            x0 = 12 + 2 * direction * t
+            px[0, t, :, 10:18, x0 : x0 + 8] = 1.0 if contrast == "bright" else 0.0
+        inputs = stem_inputs(px, "lk")
+        assert inputs.shape == (1, 4, 5, 32, 32) and inputs[:, 0].abs().max() == 0  # nothing before the first frame
+        sums[direction] = inputs[0, 1:, 3].sum((1, 2))  # I_t·I_x per frame pair
+        assert inputs[0, 1:, 4].sum((1, 2)).abs().max() < 1e-5  # no vertical motion: the top and bottom edges cancel
+    assert (sums[1] < 0).all() and (sums[-1] > 0).all()
+    assert torch.allclose(stem_inputs(px, "rgb"), inputs[:, :, :3])
+    assert MotionStem("lk", 8, 16)(px).shape == (4, 16, 16)
+
+
+def test_global_motion_target_drops_flow_blow_ups(monkeypatch):
+    """Farnebäck can return vectors far longer than anything moves (striped backgrounds: up to 240 px at 64×64): the
+    clip-level target counts vectors over FLOW_LIMIT of the frame as no motion, so one bad pixel cannot dominate it."""
+    import numpy as np
+
+    import deltadiff.data.flow as flow_module
+    from deltadiff.encoders.tiny import global_motion_targets
+
+    def fake_flows(frames, backward=True):
+        f = np.zeros((1, len(frames) - 1, 32, 32, 2), np.float32)
+        f[:, :, 8:12, 8:12, 0] = 1.0  # a 4×4 patch moving 1 px right
+        f[:, :, 30, 30] = 200.0  # one blow-up
+        return f
+
+    monkeypatch.setattr(flow_module, "pair_flows", fake_flows)
+    g = global_motion_targets(torch.zeros(1, 3, 3, 32, 32))
+    assert g[0, :, 5] == pytest.approx(torch.full((2,), 1 / 16), abs=1e-4)  # vx: the patch's 1 px = 1/16 in [−1, 1]
+    assert g[0, :, 6].abs().max() < 1e-6 and g[0, :, 15] == pytest.approx(torch.full((2,), 16 / 1024))
+
+
+def test_foundation_positions_start_at_sincos():
+    """With `position_init` "sincos" the encoder's position embeddings start at 2-D sin-cos over the patch grid and 1-D
+    over frames, large beside transformers' random start ("random"), and still train."""
+    from deltadiff.encoders.tiny import MaskedVideoModel, preset
+    from deltadiff.generator.dit import grid_positions, sincos
+
+    m = MaskedVideoModel(preset("micro", position_init="sincos"))
+    pos = m.encoder.spatial_embeddings.position_embeddings
+    assert torch.equal(pos[0], grid_positions(8, 32)) and pos.requires_grad
+    assert torch.equal(m.encoder.temporal_embeddings.position_embeddings[0], sincos(torch.arange(16), 32))
+    rand = MaskedVideoModel(preset("micro", position_init="random")).encoder.spatial_embeddings.position_embeddings
+    assert rand.norm(dim=-1).mean() < 0.2 * pos.norm(dim=-1).mean()
+    with pytest.raises(ConfigError, match="position init"):
+        preset("micro", position_init="learned")

@@ -35,7 +35,8 @@ def foundation(
     mask_ratio: float = typer.Option(None, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame [preset's]."),
     motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, help="Weight of the motion target (0: masked modelling only) [preset's]."),
     motion_target: str = typer.Option(None, "--motion-target", help="energy (rectified change per 2×2 cell, both directions) | pixels (signed next-frame change of the patch) | coarse [preset's]; docs/results.md compares them."),
-    motion_stem: str = typer.Option(None, "--motion-stem", help="rgb | grey | none: the temporal stage also reads a patch embedding of the change from the previous frame [preset's]."),
+    motion_stem: str = typer.Option(None, "--motion-stem", help="rgb | grey | lk | none: the temporal stage also reads a patch embedding of the change from the previous frame (lk: and of the Lucas–Kanade products I_t·I_x, I_t·I_y, which hold the sign of the motion) [preset's]."),
+    position_init: str = typer.Option(None, "--position-init", help="sincos | random: where the encoder's learnt position embeddings start (sincos: MAE's fixed 2-D/1-D sin-cos; random: transformers' small random start, which pretraining leaves position-blind) [preset's]."),
     norm_pix: bool = typer.Option(None, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE) [preset's]."),
     flow_weight: float = typer.Option(None, "--flow-weight", min=0.0, help="Weight of the optical-flow target (z regresses its patch's Farnebäck flow to the next and from the previous frame; needs OpenCV; 0: none) [preset's]."),
     global_weight: float = typer.Option(None, "--global-weight", min=0.0, help="Weight of the clip-level motion target (the mean token of z_t regresses a summary of the frame pair's Farnebäck flow: where it moves, which way, turning, growing; needs OpenCV; 0: none) [preset's]."),
@@ -57,7 +58,7 @@ def foundation(
     chosen = {"mask_ratio": mask_ratio, "motion_weight": motion_weight, "motion_target": motion_target,
               "motion_stem": motion_stem, "norm_pix": norm_pix, "flow_weight": flow_weight,
               "global_weight": global_weight, "global_hof": global_hof,
-              "global_foreground": global_foreground}
+              "global_foreground": global_foreground, "position_init": position_init}
     mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")

@@ -41,7 +41,9 @@ class TinyFoundationConfig:
     motion_target: str = "energy"  # "energy": the rectified change |x_{t+1} − x_t| and |x_t − x_{t−1}| per 2×2 cell
     # (motion energy); "pixels": the patch's own signed change; "coarse": 4×4-pooled change over the 3×3 neighbourhood
     norm_pix: bool = False  # MAE's per-patch normalised pixel targets
-    motion_stem: str = "rgb"  # "rgb" | "grey" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1}
+    # "rgb" | "grey" | "lk" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1} ("lk": and of the
+    # Lucas–Kanade products I_t·I_x, I_t·I_y, whose sum over a patch has the sign of the motion; `MotionStem`)
+    motion_stem: str = "rgb"
     # weight of the optical-flow target: z_t regresses the classical (Farnebäck) flow of its patch to the next frame and
     # from the previous one, per 2×2 cell (`flow_targets`; computed from the clip's own frames, no labels); 0 = none
     flow_weight: float = 0.0
@@ -54,6 +56,10 @@ class TinyFoundationConfig:
     # (`foreground_targets`): "none"; "moments" (where the actor is, how big, its spread, how far it has gone since
     # frame 0); "additive" (the same kind of numbers, each a mean over pixels of something a pixel's own history gives)
     global_foreground: str = "none"
+    # how the encoder's learnt position embeddings start: "sincos" (fixed 2-D sin-cos over the patch grid and 1-D over
+    # frames, as MAE / ViT use, at the scale of the patch embeddings) or "random" (transformers' lecun-normal init,
+    # ~3 % of the patch embeddings' norm: the bundled model's; its tokens read no absolute position, R² ≈ 0)
+    position_init: str = "random"
 
     def to_hf(self):
         from transformers import VideoPrismVisionConfig
@@ -87,7 +93,31 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
     motion_dim(config)  # checks the motion target's name
     if config.global_foreground not in FOREGROUND_DIMS:
         raise ConfigError(f"unknown foreground target {config.global_foreground!r}; choose {', '.join(FOREGROUND_DIMS)}")
+    if config.position_init not in POSITION_INITS:
+        raise ConfigError(f"unknown position init {config.position_init!r}; choose {', '.join(POSITION_INITS)}")
     return config
+
+
+POSITION_INITS = ("sincos", "random")
+
+
+def init_positions(encoder) -> None:
+    """Start a VideoPrismVisionModel's learnt position embeddings at fixed sin-cos positions — 2-D over the patch grid
+    (spatial stage), 1-D over frames (temporal stage) — as MAE and ViT do. They stay trainable.
+
+    Why: transformers' lecun-normal start is ~0.4 in norm beside patch embeddings of ~14; masked modelling with
+    per-frame masks is solved by copying the same patch from other frames, so nothing makes the positions grow, and
+    the pretrained tokens carried no absolute position (a linear read-out of a token's column: R² ≈ 0). Without it no
+    token knows where it is, so neither where the motion is nor which way a turn goes (curl needs position) can reach
+    the mean token."""
+    from deltadiff.generator.dit import grid_positions, sincos
+
+    spatial = encoder.spatial_embeddings.position_embeddings  # [1, N, C]
+    temporal = encoder.temporal_embeddings.position_embeddings  # [1, T, C]
+    side, dim = math.isqrt(spatial.shape[1]), spatial.shape[2]
+    with torch.no_grad():
+        spatial.copy_(grid_positions(side, dim)[None])
+        temporal.copy_(sincos(torch.arange(temporal.shape[1]), dim)[None])
 
 
 def motion_dim(config: TinyFoundationConfig) -> int:
@@ -122,12 +152,17 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     p = config.patch_size
     frames = uint8_clips(pixels)
     flows = torch.from_numpy(np.stack([pair_flows(f) for f in frames])).to(pixels.device)  # [B, 2, T−1, H, W, 2]
+    flows = flows * (flows.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flows.shape[3:5]))  # blow-ups: no motion
     b = flows.shape[0]
     cells = F.avg_pool2d(rearrange(flows, "b d t h w c -> (b d t) c h w"), 2)  # [B·2·(T−1), 2, H/2, W/2]
     cells = rearrange(cells, "(b d t) c (y p) (x q) -> b t (y x) (d p q c)", b=b, d=2, p=p // 2, q=p // 2)
     return cells.to(pixels.dtype)
 
 
+# a flow vector longer than this share of the frame is Farnebäck failing, not motion: on striped backgrounds (the
+# aperture problem) it returns vectors of up to 240 px at 64×64, and one such clip in 256 held 98 % of the variance of
+# the target's velocity over the batch (the world's fastest motion is a few px per frame)
+FLOW_LIMIT = 0.25
 GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (+8 with the direction histogram)
 FOREGROUND_DIMS = {"none": 0, "moments": 19, "additive": 15}  # features per frame pair in `foreground_targets`
 
@@ -184,7 +219,8 @@ def foreground_targets(pixels: torch.Tensor, kind: str = "moments", threshold: f
 
 def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: str = "none") -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
-    from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves.
+    from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]; vectors over `FLOW_LIMIT` of the frame are
+    dropped as failures); w = max(|F| − ¼ px, 0) marks what moves.
 
     Features: mean |F|; mean F (x, y); the motion's centroid c (x, y, weighted by w); the moving part's mean flow v
     (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
@@ -204,6 +240,7 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: s
     flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in frames]))  # [B, T−1, H, W, 2]
     h, w = flow.shape[2:4]
     flow = flow * torch.tensor([2 / w, 2 / h])  # in the [−1, 1] coordinates
+    flow = flow * (flow.norm(dim=-1, keepdim=True) <= 2 * FLOW_LIMIT)  # Farnebäck's blow-ups count as no motion
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
     mag = flow.norm(dim=-1)
     weight = (mag - 0.5 / max(h, w)).clamp_min(0)  # ¼ px in [−1, 1] units
@@ -249,7 +286,26 @@ def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.
 
 
 STEM_FILE = "motion_stem.safetensors"
-STEMS = ("none", "rgb", "grey")
+STEMS = ("none", "rgb", "grey", "lk")
+STEM_CHANNELS = {"rgb": 3, "grey": 1, "lk": 5}
+
+
+def stem_inputs(pixels: torch.Tensor, kind: str) -> torch.Tensor:
+    """What a motion stem of `kind` embeds, [B, T, STEM_CHANNELS[kind], H, W] for pixels [B, T, 3, H, W] (zero at
+    t = 0): the change from the previous frame (grey or RGB); for "lk" the RGB change, then I_t·I_x and I_t·I_y of the
+    grey frames (I_t their change, (I_x, I_y) the central-difference gradient of the two frames' mean), ×8 so that
+    they start at about the change's scale (measured on world clips where something moves: 0.11 against 0.009)."""
+    src = pixels.mean(2, keepdim=True) if kind == "grey" else pixels
+    change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
+    if kind != "lk":
+        return change
+    grey = pixels.mean(2)  # [B, T, H, W]
+    mean = torch.cat([grey[:, :1], (grey[:, 1:] + grey[:, :-1]) / 2], 1)
+    padded = F.pad(mean.flatten(0, 1)[:, None], (1, 1, 1, 1), mode="replicate")[:, 0].unflatten(0, mean.shape[:2])
+    ix = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
+    iy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    it = change.mean(2)
+    return torch.cat([change, 8.0 * torch.stack([it * ix, it * iy], 2)], 2)
 
 
 class MotionStem(nn.Module):
@@ -259,20 +315,24 @@ class MotionStem(nn.Module):
     Why: a 20-minute CPU pretraining does not teach the temporal layers to difference frames by attention (docs/
     results.md: they added ~1 % to z and probed at chance); this gives them the change directly, as tubelet embeddings
     do in ViViT/VideoMAE, while keeping the per-frame/spatio-temporal split that δ needs.
+
+    "lk" also embeds, per pixel of the grey frames, I_t·I_x and I_t·I_y (I_t the change from the previous frame, I_x,
+    I_y the spatial gradient of the two frames' mean): by brightness constancy I_t ≈ −(u·I_x + v·I_y), so their sum
+    over a patch is −(the structure tensor)·(u, v) — the numerator of Lucas–Kanade's flow. A linear embedding of the
+    plain change cannot give the direction of motion: its sign flips with the actor's contrast against what it covers;
+    these products do not.
     """
 
     def __init__(self, kind: str, patch_size: int, hidden_size: int):
         super().__init__()
         if kind not in STEMS[1:]:
-            raise ConfigError(f"unknown motion stem {kind!r}; choose rgb or grey (or none for no stem)")
+            raise ConfigError(f"unknown motion stem {kind!r}; choose rgb, grey or lk (or none for no stem)")
         self.kind = kind
-        self.proj = nn.Conv2d(1 if kind == "grey" else 3, hidden_size, patch_size, patch_size)
+        self.proj = nn.Conv2d(STEM_CHANNELS[kind], hidden_size, patch_size, patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [B, T, 3, H, W] → [B·T, N, C]."""
-        src = pixels.mean(2, keepdim=True) if self.kind == "grey" else pixels
-        change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
-        return self.proj(change.flatten(0, 1)).flatten(2).transpose(1, 2)
+        return self.proj(stem_inputs(pixels, self.kind).flatten(0, 1)).flatten(2).transpose(1, 2)
 
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
@@ -353,6 +413,8 @@ class MaskedVideoModel(nn.Module):
 
         self.config = config
         self.encoder = VideoPrismVisionModel(config.to_hf())
+        if config.position_init == "sincos":
+            init_positions(self.encoder)
         c = config.hidden_size
         self.mask_token = nn.Parameter(torch.zeros(1, 1, c))
         nn.init.normal_(self.mask_token, std=0.02)
