@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -29,10 +28,10 @@ from deltadiff.encoders.tiny import (
     GLOBAL_DIM,
     STEM_CHANNELS,
     MaskedVideoModel,
+    clip_flows,
     factorised_forward,
     global_motion_targets,
     preset,
-    uint8_clips,
 )
 from deltadiff.io.tensor import frames_to_tensor
 
@@ -69,9 +68,7 @@ def ridge_r2(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> list[floa
 def token_flow(pixels: torch.Tensor, patch: int) -> torch.Tensor:
     """Each token's mean forward Farnebäck flow over its patch, [B, T−1, N, 2] (pixels; blow-ups dropped as in the
     targets)."""
-    from deltadiff.data.flow import pair_flows
-
-    flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in uint8_clips(pixels)]))  # [B, T−1, H, W, 2]
+    flow = clip_flows(pixels, backward=False)[:, 0]  # [B, T−1, H, W, 2]
     flow = flow * (flow.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flow.shape[2:4]))
     cells = F.avg_pool2d(rearrange(flow, "b t h w c -> (b t) c h w"), patch)
     return rearrange(cells, "(b t) c y x -> b t (y x) c", b=flow.shape[0])

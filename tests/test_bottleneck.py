@@ -311,3 +311,22 @@ def test_foundation_positions_start_at_sincos():
     assert rand.norm(dim=-1).mean() < 0.2 * pos.norm(dim=-1).mean()
     with pytest.raises(ConfigError, match="position init"):
         preset("micro", position_init="learned")
+
+
+def test_pretraining_runs_farneback_once_per_clip_for_both_flow_targets(monkeypatch):
+    """With the per-token and the clip-level flow targets both on (the tiny preset), one step computes each clip's
+    flow once, both directions, and feeds it to both targets."""
+    import deltadiff.data.flow as flow_module
+
+    calls = []
+    real = flow_module.pair_flows
+
+    def counting(frames, backward=True):
+        calls.append(backward)
+        return real(frames, backward)
+
+    monkeypatch.setattr(flow_module, "pair_flows", counting)
+    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, flow_weight=1.0, global_weight=1.0, norm_pix=False)
+    video = torch.rand(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    loss = MaskedVideoLoss(0.5, 1.0, norm_pix=False)(MaskedVideoModel(cfg), video, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and calls == [True, True]

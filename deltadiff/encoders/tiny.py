@@ -2,13 +2,15 @@
 encoder) with a motion stem, pretrained self-supervised on unlabeled clips.
 
 - Motion stem (`MotionStem`): where the temporal stage reads the per-frame features, it also reads a patch embedding of
-  the change from the previous frame. The spatial stage stays per-frame, so P(per-frame features) cannot predict this
+  the change from the previous frame and (the tiny preset's "lk" stem) of the Lucas–Kanade products I_t·I_x, I_t·I_y,
+  which hold the sign of the motion. The spatial stage stays per-frame, so P(per-frame features) cannot predict this
   path and δ = z − P(h) keeps it.
 - Objective (`MaskedVideoLoss`): masked modelling (SimMIM-style, Xie et al. 2022, per-frame random masks as in
   VideoMAE's ablations: replace a random `mask_ratio` of patch embeddings by a learned mask token and regress the hidden
-  patches' pixels from z) plus a motion target regressed from z_t — by default the rectified change ("motion energy")
-  to the next and from the previous frame per 2×2 cell. No labels are used anywhere. docs/results.md has the study that
-  chose these defaults.
+  patches' pixels from z) plus motion targets regressed from z_t — the rectified change ("motion energy") to the next
+  and from the previous frame per 2×2 cell, the patch's own Farnebäck flow (`flow_targets`) and, from the mean token,
+  a summary of the frame pair's flow (`global_motion_targets`). No labels are used anywhere. docs/results.md has the
+  study that chose these defaults.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class TinyFoundationConfig:
     global_foreground: str = "none"
     # how the encoder's learnt position embeddings start: "sincos" (fixed 2-D sin-cos over the patch grid and 1-D over
     # frames, as MAE / ViT use, at the scale of the patch embeddings) or "random" (transformers' lecun-normal init,
-    # ~3 % of the patch embeddings' norm: the bundled model's; its tokens read no absolute position, R² ≈ 0)
+    # ~3 % of the patch embeddings' norm: the models pretrained that way read no absolute position, R² ≈ 0)
     position_init: str = "random"
 
     def to_hf(self):
@@ -78,8 +80,10 @@ class TinyFoundationConfig:
 
 
 PRESETS = {
-    # the CPU default: the clip-level motion target beside the energy target (docs/results.md, tenth session)
-    "tiny": TinyFoundationConfig(global_weight=2.0),
+    # the CPU default (docs/results.md, fourteenth session): the clip-level motion target beside the energy target
+    # (tenth session), and what put the sign of the motion into the tokens — the Lucas–Kanade stem and the per-token
+    # flow target — with sin-cos starting positions
+    "tiny": TinyFoundationConfig(global_weight=2.0, motion_stem="lk", flow_weight=1.0, position_init="sincos"),
     "micro": TinyFoundationConfig(hidden_size=32, num_heads=2, spatial_layers=1, temporal_layers=1),  # tests
 }
 
@@ -139,7 +143,16 @@ def uint8_clips(pixels: torch.Tensor) -> np.ndarray:
     return (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
 
 
-def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Tensor:
+def clip_flows(pixels: torch.Tensor, backward: bool = True) -> torch.Tensor:
+    """Farnebäck flow of each clip's consecutive frames, [B, 2 (or 1), T−1, H, W, 2] float32 pixels on the pixels'
+    device (`data.flow.pair_flows`: forward, then backward)."""
+    from deltadiff.data.flow import pair_flows
+
+    frames = uint8_clips(pixels)
+    return torch.from_numpy(np.stack([pair_flows(f, backward=backward) for f in frames])).to(pixels.device)
+
+
+def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: torch.Tensor | None = None) -> torch.Tensor:
     """Per-token optical flow, [B, T−1, N, D] for pixels [B, T, 3, H, W] in [0, 1]: for each consecutive pair (t, t+1),
     where the content of each 2×2 cell of the token's patch goes in frame t+1 and where that of frame t+1 came from
     (Farnebäck, `data.flow.pair_flows`, in pixels), forward then backward.
@@ -147,11 +160,8 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.Te
     Why: the energy target says *where* things change, not which way; a linear read-out of pooled tokens needs the
     direction too (docs/results.md: a linear probe on ground-truth velocities reaches 67–69 % of the world's actions,
     93 % with their magnitudes beside them). Flow is the classical signal of both."""
-    from deltadiff.data.flow import pair_flows
-
     p = config.patch_size
-    frames = uint8_clips(pixels)
-    flows = torch.from_numpy(np.stack([pair_flows(f) for f in frames])).to(pixels.device)  # [B, 2, T−1, H, W, 2]
+    flows = clip_flows(pixels) if flows is None else flows  # [B, 2, T−1, H, W, 2]
     flows = flows * (flows.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flows.shape[3:5]))  # blow-ups: no motion
     b = flows.shape[0]
     cells = F.avg_pool2d(rearrange(flows, "b d t h w c -> (b d t) c h w"), 2)  # [B·2·(T−1), 2, H/2, W/2]
@@ -217,10 +227,12 @@ def foreground_targets(pixels: torch.Tensor, kind: str = "moments", threshold: f
     return torch.stack(feats, -1)[:, 1:].to(pixels.dtype)
 
 
-def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: str = "none") -> torch.Tensor:
+def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: str = "none",
+                          flows: torch.Tensor | None = None) -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
     from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]; vectors over `FLOW_LIMIT` of the frame are
-    dropped as failures); w = max(|F| − ¼ px, 0) marks what moves.
+    dropped as failures); w = max(|F| − ¼ px, 0) marks what moves. `flows`: `clip_flows(pixels)` when the caller has
+    them already.
 
     Features: mean |F|; mean F (x, y); the motion's centroid c (x, y, weighted by w); the moving part's mean flow v
     (x, y); its rotation and growth rates about c (the least-squares curl and divergence of F, weighted by w); |v|,
@@ -234,10 +246,7 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: s
     in each token's own patch, where averaging over space cancels its direction; this target asks the mean token
     itself for where the actor moves each frame and how, with the direction-free magnitudes beside the signed values
     (a linear probe on ground-truth velocities reaches 67–69 % of the world's actions, 93 % with such magnitudes)."""
-    from deltadiff.data.flow import pair_flows
-
-    frames = uint8_clips(pixels)
-    flow = torch.from_numpy(np.stack([pair_flows(f, backward=False)[0] for f in frames]))  # [B, T−1, H, W, 2]
+    flow = (clip_flows(pixels, backward=False) if flows is None else flows)[:, 0].cpu()  # [B, T−1, H, W, 2]
     h, w = flow.shape[2:4]
     flow = flow * torch.tensor([2 / w, 2 / h])  # in the [−1, 1] coordinates
     flow = flow * (flow.norm(dim=-1, keepdim=True) <= 2 * FLOW_LIMIT)  # Farnebäck's blow-ups count as no motion
@@ -473,13 +482,14 @@ class MaskedVideoLoss:
                 err = F.mse_loss(model.motion_head(z[:, :-1]).float(), change)
             motion = err / change.pow(2).mean().clamp_min(1e-6)
             loss = loss + self.motion_weight * motion
+        flows = clip_flows(pixels) if model.flow_head is not None and t > 1 else None  # one Farnebäck pass for both
         if model.flow_head is not None and t > 1:  # z_t: its patch's flow to the next frame, and from the previous one
-            target, d = flow_targets(pixels, model.config).float(), flow_dim(model.config) // 2
+            target, d = flow_targets(pixels, model.config, flows).float(), flow_dim(model.config) // 2
             pred = model.flow_head(z).float()
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + model.config.flow_weight * err / target.pow(2).mean().clamp_min(1e-6)
         if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
-            target = global_motion_targets(pixels, model.config.global_hof, model.config.global_foreground).float()  # [B, T−1, K]
+            target = global_motion_targets(pixels, model.config.global_hof, model.config.global_foreground, flows).float()  # [B, T−1, K]
             target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike
             pred, d = model.global_head(z.mean(2)).float(), global_dim(model.config)
             err = 0.5 * (F.mse_loss(pred[:, :-1, :d], target) + F.mse_loss(pred[:, 1:, d:], target))
