@@ -48,8 +48,7 @@ def run_overrides(weights: dict) -> dict:
         overrides["motion_stem"] = "none"
     else:
         overrides["motion_stem"] = {c: k for k, c in STEM_CHANNELS.items() if k != "grey"}.get(stem.shape[1], "grey")
-    if "flow_head.weight" in weights:
-        overrides["flow_weight"] = 1.0
+    overrides["flow_weight"] = 1.0 if "flow_head.weight" in weights else 0.0
     return overrides
 
 
