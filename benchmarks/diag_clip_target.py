@@ -4,7 +4,8 @@ Farnebäck summary of each frame pair (`encoders/tiny.py global_motion_targets`)
 held-out world clips (target standardised over the clips, as the loss does; R² 0 = no better than the mean). It also
 prints how well a token's place on the patch grid (column, row) is read linearly from the per-frame features h and
 from z (ridge fit on half the clips, R² on the other half): a token that does not know where it is cannot tell the
-mean token where the motion is, nor which way a turn goes.
+mean token where the motion is, nor which way a turn goes. And how well each moving token's own patch flow to the next
+frame is read linearly from its z_t.
 
     python benchmarks/diag_clip_target.py --run RUN [--n 256] [--action rotate_cw,rotate_ccw]
 
@@ -24,10 +25,9 @@ from safetensors.torch import load_file
 
 from deltadiff.data.world import World, seed_for
 from deltadiff.encoders.tiny import (
-    FLOW_LIMIT,
     GLOBAL_DIM,
-    STEM_CHANNELS,
     MaskedVideoModel,
+    MotionStem,
     clip_flows,
     factorised_forward,
     global_motion_targets,
@@ -39,17 +39,12 @@ NAMES = ("mean|F|", "mean Fx", "mean Fy", "centroid x", "centroid y", "vx", "vy"
          "|rotation|", "|growth|", "vx²", "vy²", "vx·vy", "moving share")
 
 
-def run_overrides(weights: dict) -> dict:
-    """What of the run's configuration its state shows: the motion stem's kind (from its input channels) and whether
-    it trained the per-token flow head."""
-    overrides = {}
-    stem = weights.get("stem.proj.weight")
-    if stem is None:
-        overrides["motion_stem"] = "none"
-    else:
-        overrides["motion_stem"] = {c: k for k, c in STEM_CHANNELS.items() if k != "grey"}.get(stem.shape[1], "grey")
-    overrides["flow_weight"] = 1.0 if "flow_head.weight" in weights else 0.0
-    return overrides
+def run_overrides(run: Path, weights: dict) -> dict:
+    """What of the run's configuration differs between presets: its motion stem's kind (saved beside the exported
+    model) and whether it trained the per-token flow head."""
+    stem = MotionStem.load(run / "foundation")
+    return {"motion_stem": "none" if stem is None else stem.kind,
+            "flow_weight": 1.0 if "flow_head.weight" in weights else 0.0}
 
 
 def ridge_r2(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> list[float]:
@@ -68,7 +63,6 @@ def token_flow(pixels: torch.Tensor, patch: int) -> torch.Tensor:
     """Each token's mean forward Farnebäck flow over its patch, [B, T−1, N, 2] (pixels; blow-ups dropped as in the
     targets)."""
     flow = clip_flows(pixels, backward=False)[:, 0]  # [B, T−1, H, W, 2]
-    flow = flow * (flow.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flow.shape[2:4]))
     cells = F.avg_pool2d(rearrange(flow, "b t h w c -> (b t) c h w"), patch)
     return rearrange(cells, "(b t) c y x -> b t (y x) c", b=flow.shape[0])
 
@@ -78,7 +72,6 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a `deltadiff train foundation --out` folder")
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--n", type=int, default=256, help="held-out clips")
-    ap.add_argument("--patch", type=int, default=8, help="the model's patch size")
     ap.add_argument("--action", default=None, help="comma-separated action classes (default: all, as sampled)")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
@@ -86,7 +79,7 @@ def main() -> None:
     if not state.is_file():
         raise SystemExit(f"{state}: no training state; give the folder `deltadiff train foundation --out` wrote")
     weights = load_file(str(state))
-    model = MaskedVideoModel(preset(args.preset, **run_overrides(weights)))
+    model = MaskedVideoModel(preset(args.preset, **run_overrides(Path(args.run), weights)))
     model.load_state_dict(weights)
     model.eval()
     if model.global_head is None:
@@ -109,7 +102,7 @@ def main() -> None:
         print(f"  {name:14s} {r:6.2f}")
     n, side = z.shape[2], round(z.shape[2] ** 0.5)
     grid = torch.stack([torch.arange(n) % side, torch.arange(n) // side], -1).float()
-    flow = token_flow(pixels, args.patch)
+    flow = token_flow(pixels, model.config.patch_size)
     moving = flow.norm(dim=-1).amax(1) > 0.5  # [B, N]: tokens whose patch moves half a pixel in some frame pair
     for name, tokens in (("h", h), ("z", z)):
         col, row = ridge_r2(tokens[:, ::4], grid.expand(*tokens[:, ::4].shape[:3], 2))

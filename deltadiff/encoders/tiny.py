@@ -145,11 +145,13 @@ def uint8_clips(pixels: torch.Tensor) -> np.ndarray:
 
 def clip_flows(pixels: torch.Tensor, backward: bool = True) -> torch.Tensor:
     """Farnebäck flow of each clip's consecutive frames, [B, 2 (or 1), T−1, H, W, 2] float32 pixels on the pixels'
-    device (`data.flow.pair_flows`: forward, then backward)."""
+    device (`data.flow.pair_flows`: forward, then backward); vectors longer than `FLOW_LIMIT` of the frame are
+    Farnebäck failing and count as no motion (zero)."""
     from deltadiff.data.flow import pair_flows
 
     frames = uint8_clips(pixels)
-    return torch.from_numpy(np.stack([pair_flows(f, backward=backward) for f in frames])).to(pixels.device)
+    flows = torch.from_numpy(np.stack([pair_flows(f, backward=backward) for f in frames])).to(pixels.device)
+    return flows * (flows.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flows.shape[3:5]))
 
 
 def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,7 +164,6 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: torc
     93 % with their magnitudes beside them). Flow is the classical signal of both."""
     p = config.patch_size
     flows = clip_flows(pixels) if flows is None else flows  # [B, 2, T−1, H, W, 2]
-    flows = flows * (flows.norm(dim=-1, keepdim=True) <= FLOW_LIMIT * max(flows.shape[3:5]))  # blow-ups: no motion
     b = flows.shape[0]
     cells = F.avg_pool2d(rearrange(flows, "b d t h w c -> (b d t) c h w"), 2)  # [B·2·(T−1), 2, H/2, W/2]
     cells = rearrange(cells, "(b d t) c (y p) (x q) -> b t (y x) (d p q c)", b=b, d=2, p=p // 2, q=p // 2)
@@ -171,7 +172,7 @@ def flow_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: torc
 
 # a flow vector longer than this share of the frame is Farnebäck failing, not motion: on striped backgrounds (the
 # aperture problem) it returns vectors of up to 240 px at 64×64, and one such clip in 256 held 98 % of the variance of
-# the target's velocity over the batch (the world's fastest motion is a few px per frame)
+# the target's velocity over 256 training clips (docs/results.md, fourteenth session)
 FLOW_LIMIT = 0.25
 GLOBAL_DIM = 16  # features per frame pair in `global_motion_targets` (+8 with the direction histogram)
 FOREGROUND_DIMS = {"none": 0, "moments": 19, "additive": 15}  # features per frame pair in `foreground_targets`
@@ -230,8 +231,8 @@ def foreground_targets(pixels: torch.Tensor, kind: str = "moments", threshold: f
 def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: str = "none",
                           flows: torch.Tensor | None = None) -> torch.Tensor:
     """A summary of each consecutive frame pair's motion, [B, T−1, GLOBAL_DIM] for pixels [B, T, 3, H, W] in [0, 1],
-    from the forward Farnebäck flow F (pixels; coordinates in [−1, 1]; vectors over `FLOW_LIMIT` of the frame are
-    dropped as failures); w = max(|F| − ¼ px, 0) marks what moves. `flows`: `clip_flows(pixels)` when the caller has
+    from the forward Farnebäck flow F (`clip_flows`, so vectors over `FLOW_LIMIT` of the frame are dropped as failures;
+    coordinates in [−1, 1]); w = max(|F| − ¼ px, 0) marks what moves. `flows`: `clip_flows(pixels)` when the caller has
     them already.
 
     Features: mean |F|; mean F (x, y); the motion's centroid c (x, y, weighted by w); the moving part's mean flow v
@@ -249,7 +250,6 @@ def global_motion_targets(pixels: torch.Tensor, hof: bool = False, foreground: s
     flow = (clip_flows(pixels, backward=False) if flows is None else flows)[:, 0].cpu()  # [B, T−1, H, W, 2]
     h, w = flow.shape[2:4]
     flow = flow * torch.tensor([2 / w, 2 / h])  # in the [−1, 1] coordinates
-    flow = flow * (flow.norm(dim=-1, keepdim=True) <= 2 * FLOW_LIMIT)  # Farnebäck's blow-ups count as no motion
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
     mag = flow.norm(dim=-1)
     weight = (mag - 0.5 / max(h, w)).clamp_min(0)  # ¼ px in [−1, 1] units
