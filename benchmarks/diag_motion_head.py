@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--generator", default=None)
     ap.add_argument("--action-encoder", default=None, help="the action encoder --generator was trained on")
     ap.add_argument("--n", type=int, default=48)
-    ap.add_argument("--per-class", action="store_true", help="also print the demo rows per action class")
+    ap.add_argument("--per-class", action="store_true", help="also print every row per action class")
     ap.add_argument("--fit", action="store_true", help="layered heads: also the motions (and masks) fitted to the "
                     "target's teacher flow")
     args = ap.parse_args()
@@ -76,10 +76,12 @@ def main() -> None:
         a = np.array(r, float)
         print(f"{name:11s} trajectory_error {a[:, 0].mean():.2f} px  direction_accuracy {a[:, 1].mean():.3f}")
     if args.per_class:
-        a, names = np.array(rows["demo"], float), np.array(classes)
+        names = np.array(classes)
         for c in sorted(set(classes)):
             k = names == c
-            print(f"  {c:12s} n={k.sum():2d}  trajectory_error {a[k, 0].mean():5.2f} px  direction {a[k, 1].mean():.2f}")
+            cells = "  ".join(f"{name} {np.array(r, float)[k, 0].mean():5.2f} px {np.array(r, float)[k, 1].mean():.2f}"
+                              for name, r in rows.items())
+            print(f"  {c:12s} n={k.sum():2d}  {cells}")
 
 
 def fitted(head, ctx: torch.Tensor, delta: torch.Tensor, triples, steps: int = 300) -> dict[str, torch.Tensor]:

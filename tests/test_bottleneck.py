@@ -326,7 +326,47 @@ def test_pretraining_runs_farneback_once_per_clip_for_both_flow_targets(monkeypa
         return real(frames, backward)
 
     monkeypatch.setattr(flow_module, "pair_flows", counting)
-    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, flow_weight=1.0, global_weight=1.0, norm_pix=False)
+    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, flow_weight=1.0, moment_weight=1.0,
+                 global_weight=1.0, norm_pix=False)
     video = torch.rand(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     loss = MaskedVideoLoss(0.5, 1.0, norm_pix=False)(MaskedVideoModel(cfg), video, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(loss) and calls == [True, True]
+
+
+@pytest.mark.parametrize("motion", ["cw", "ccw", "grow", "shrink", "right"])
+def test_moment_target_holds_turn_and_growth_in_the_mean_token(motion):
+    """A disc of flow off the frame's centre turning (or growing, or moving right) on a still background: the frame's
+    mean curl cancels, but the mean over tokens of the moment target has the turn's sign in its angular part and the
+    growth's in its radial part, forward and (negated) backward; a translation's angular moment is c × V, not a turn."""
+    from deltadiff.encoders.tiny import MOMENT_DIM, moment_targets
+
+    cfg = preset("micro", image_size=32, num_frames=4, patch_size=8, moment_weight=1.0)
+    ys, xs = torch.meshgrid(torch.arange(32.0) + 0.5, torch.arange(32.0) + 0.5, indexing="ij")
+    rx, ry = xs - 20, ys - 12  # the disc's centre (20, 12) px: right of and above the frame's centre
+    inside = (rx**2 + ry**2 < 36).float()
+    w = 0.1  # radians or relative growth per frame
+    u, v = {"cw": (-w * ry, w * rx), "ccw": (w * ry, -w * rx), "grow": (w * rx, w * ry), "shrink": (-w * rx, -w * ry),
+            "right": (torch.full_like(rx, 2.0), torch.zeros_like(rx))}[motion]  # y down: (−ry, rx) turns clockwise
+    fwd = torch.stack([u, v], -1) * inside[..., None]
+    flows = torch.stack([fwd, -fwd])[None, :, None].expand(1, 2, 3, 32, 32, 2)  # [B, 2, T−1, H, W, 2]
+    m = moment_targets(torch.zeros(1, 4, 3, 32, 32), cfg, flows)
+    assert m.shape == (1, 3, 16, MOMENT_DIM)
+    angular, radial = m[0, :, :, 0].mean(1), m[0, :, :, 1].mean(1)
+    assert torch.allclose(m[..., 2:], -m[..., :2])  # the backward flow's moments are the forward's, negated
+    du_dx = torch.gradient(fwd[..., 0], dim=1)[0]
+    curl = torch.gradient(fwd[..., 1], dim=1)[0] - torch.gradient(fwd[..., 0], dim=0)[0]
+    assert curl.mean().abs() < 0.02 * curl.abs().mean() + 1e-6 and du_dx.mean().abs() < 1e-3  # what cancels
+    if motion in ("cw", "ccw"):
+        assert (angular > 0).all() if motion == "cw" else (angular < 0).all()
+        assert radial.abs().max() < 0.1 * angular.abs().min()
+    elif motion in ("grow", "shrink"):
+        assert (radial > 0).all() if motion == "grow" else (radial < 0).all()
+        assert angular.abs().max() < 0.1 * radial.abs().min()
+    else:  # moving right above the centre: x·v − y·u = −y·u > 0 (y < 0 there); x·u > 0 (right of the centre)
+        assert (angular > 0).all() and (radial > 0).all()
+    model = MaskedVideoModel(cfg)
+    assert model.moment_head.weight.abs().sum() == 0 and MaskedVideoModel(preset("micro")).moment_head is None
+    if motion == "cw":  # the loss trains the zero-initialised head
+        video = torch.rand(1, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        MaskedVideoLoss(0.5, 0.0, norm_pix=False)(model, video, generator=torch.Generator().manual_seed(0)).backward()
+        assert model.moment_head.weight.grad.abs().sum() > 0

@@ -29,17 +29,21 @@ def test_head_starts_at_zero_flow_and_has_the_warp_shape():
     assert head(context, delta[:, :2]).shape == flow.shape  # δ of another length is resampled in time
 
 
-@pytest.mark.parametrize(("keypoints", "layers"), [(0, 0), (2, 0), (2, 2)])
-def test_head_learns_a_motion_that_only_delta_says(keypoints, layers):
+@pytest.mark.parametrize(("keypoints", "layers", "pooled"), [(0, 0, 0), (2, 0, 0), (2, 2, 0), (2, 2, 8)])
+def test_head_learns_a_motion_that_only_delta_says(keypoints, layers, pooled):
     """Each clip's flow is a uniform shift whose direction is coded in δ alone (the context is noise): the head must
-    read δ to fit it. 150 steps take its loss far below the zero-flow loss; with δ shuffled across clips it cannot."""
+    read δ to fit it. 150 steps take its loss far below the zero-flow loss; with δ shuffled across clips it cannot.
+    With the pooled read-out the direction is spread thinly over every token (only the mean token says it)."""
     torch.manual_seed(0)
-    head = micro_head(motion_keypoints=keypoints, motion_width=32, motion_layers=layers)
+    head = micro_head(motion_keypoints=keypoints, motion_width=32, motion_layers=layers, motion_pooled=pooled)
     cfg = head.config
     n = 64
     sign = torch.randint(0, 2, (n, 2)).float() * 2 - 1  # (±1, ±1) cells
     delta = torch.randn(n, cfg.delta_frames, cfg.delta_tokens, cfg.delta_dim) * 0.1
-    delta[:, :, 0, :2] += sign[:, None]  # one token of every frame carries the direction
+    if pooled:
+        delta[..., :2] += 0.1 * sign[:, None, None]  # every token of every frame a little
+    else:
+        delta[:, :, 0, :2] += sign[:, None]  # one token of every frame carries the direction
     context = torch.randn(n, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
     target = sign[:, None, :, None, None].expand(n, cfg.frames, 2, cfg.latent_size, cfg.latent_size)
     opt = torch.optim.Adam(head.parameters(), 3e-3)
@@ -112,6 +116,20 @@ def test_motion_loss_weights_the_moving_cells():
     miss_static[..., 0, 3, 3] = 2.0
     assert motion_loss(target, target) == 0
     assert motion_loss(miss_moving, target) > 5 * motion_loss(miss_static, target)
+
+
+def test_per_clip_motion_loss_lets_a_small_motion_count():
+    """Two clips, one moving 4 cells and one 0.5: missing the small motion costs 1/64 of missing the large one in the
+    pooled loss (a clip counts by its motion's square) and about a third per clip (the 0.5-cell floor)."""
+    target = torch.zeros(2, 1, 2, 4, 4)
+    target[0, :, 0, :2] = 4.0
+    target[1, :, 0, :2] = 0.5
+    miss_big, miss_small = target.clone(), target.clone()
+    miss_big[0] = 0
+    miss_small[1] = 0
+    assert motion_loss(miss_small, target) < 0.1 * motion_loss(miss_big, target)
+    assert motion_loss(miss_small, target, per_clip=True) > 0.25 * motion_loss(miss_big, target, per_clip=True)
+    assert motion_loss(target, target, per_clip=True) == 0
 
 
 @torch.no_grad()

@@ -91,6 +91,12 @@ class GeneratorConfig:
     # weights); k > 0 = per frame k soft-argmax keypoints over the token grid, each its (x, y) and `motion_reduce`
     # pooled numbers (the read-out then does not depend on where in the demo's frame the action happens)
     motion_keypoints: int = 0
+    # numbers each δ frame's mean token is reduced to (a shared linear map) beside the read-out above; 0 = none. The
+    # mean token is what the action probe reads, and it says where the actor goes without saying where it is
+    motion_pooled: int = 0
+    # the head's loss per clip (each clip's error over its own motion's mean square, `motion.motion_loss`) instead of
+    # pooled over the batch's cells, where a clip counts by the square of its motion
+    motion_clip_norm: bool = False
     # how M writes the flow: 0 = a dense decoder per cell (FiLM by the frame's code); K ≥ 2 = K layers, each a soft
     # mask over the context and one affine motion per frame about its centroid, composited front to back at pixel
     # resolution (the motion of a layer is then where its content goes, not only where it was)
@@ -122,6 +128,8 @@ class GeneratorConfig:
             raise ConfigError(f"motion_lr must be > 0 or None, got {self.motion_lr}")
         if self.motion_layers == 1 or self.motion_layers < 0:
             raise ConfigError(f"motion_layers must be 0 (dense) or ≥ 2 (layers), got {self.motion_layers}")
+        if self.motion_pooled < 0:
+            raise ConfigError(f"motion_pooled must be ≥ 0, got {self.motion_pooled}")
         if self.motion_steps < 0 or self.motion_batch < 1:
             raise ConfigError(f"motion_steps must be ≥ 0 and motion_batch ≥ 1, got {self.motion_steps}, {self.motion_batch}")
         if self.warp_unshuffle < 1 or self.latent_channels % (self.warp_unshuffle**2):
@@ -186,10 +194,12 @@ PRESETS: dict[str, dict] = {
     # δ by adanorm (measured better than xattn, docs/results.md); the prediction builds on the context warped by the
     # motion head (generator/motion.py; the only variant measured to move the actor), in its layered form (3 masks, an
     # affine motion each: 4.16–4.42 px against the dense head's 5.35 on 48 held-out triples, docs/results.md; single
-    # trainings spread by ~0.4 px) at lr 1e-3
+    # trainings spread by ~0.4 px) at lr 1e-3; each δ frame's mean token beside its keypoints and the loss per clip
+    # (fifteenth session, the head alone on 96 held-out triples: 4.46 → 3.92 px, direction 75.0 → 77.1 %, shakes
+    # 9 → 73 %; docs/results.md)
     "cpu": dict(latent_channels=48, patch_size=4, prediction="x0", context_residual=True, cond="adanorm",
                 motion_head=True, motion_keypoints=4, motion_reduce=8, motion_layers=3, motion_steps=1500,
-                motion_lr=1e-3),
+                motion_lr=1e-3, motion_pooled=32, motion_clip_norm=True),
     "gpu-s": dict(**_128PX, **_PAPER_DELTA, width=384, depth=12, heads=6, xattn_window=2),
     "gpu-b": dict(**_128PX, **_PAPER_DELTA, width=768, depth=12, heads=12, xattn_window=2, grad_checkpointing=True),
     "paper": dict(**_128PX, **_PAPER_DELTA, width=1024, depth=24, heads=16, xattn_window=2, grad_checkpointing=True),

@@ -19,7 +19,8 @@ Shape of the network:
   diagnostic probe reads it, or (`motion_keypoints=k`, the cpu preset) per δ frame k soft-argmax keypoints over the
   token grid: where δ is active and what it holds there. The demo's actor can sit anywhere in its own scene; the
   keypoint read-out does not tie the code to that place (measured: the flattened one fits the training scenes' δ,
-  docs/results.md).
+  docs/results.md); with `motion_pooled` each δ frame's mean token (reduced) sits beside it — what a linear probe
+  reads, and where a turn's sign survives that the keypoints lose.
 - *where* — a small CNN over the context (pixels, when the latents are the pixel autoencoder's space-to-depth: the
   actor's marker and outline are then plain to see) plus coordinate channels, down to the latent grid.
 - each frame's code modulates the context features (FiLM: scale and shift per channel) and a few convolutions turn
@@ -96,6 +97,8 @@ class MotionHead(nn.Module):
         else:
             self.tok = nn.Sequential(nn.Linear(cfg.delta_dim, 64), nn.GELU(), nn.Linear(64, reduce))
             read = cfg.delta_frames * cfg.delta_tokens * reduce
+        self.pooled = nn.Linear(cfg.delta_dim, cfg.motion_pooled) if cfg.motion_pooled else None
+        read += cfg.delta_frames * cfg.motion_pooled
         self.code = nn.Sequential(nn.Linear(read, cfg.motion_hidden), nn.GELU(), nn.Linear(cfg.motion_hidden, cfg.frames * code))
         down = nn.Conv2d(32, w, r, stride=r) if r > 1 else _conv(32, w)
         self.stem = nn.Sequential(_conv(cin, 32), nn.GELU(), down, nn.GELU(), _conv(w, w), nn.GELU(), _conv(w, w), nn.GELU())
@@ -122,12 +125,16 @@ class MotionHead(nn.Module):
         """Scaled δ [B, T', N, D] → one vector per clip, the input of the per-frame code MLP."""
         k = self.config.motion_keypoints
         if not k:
-            return self.tok(d).flatten(1)
-        s = self.tok(d).unflatten(-1, (k, -1))  # [B, T', N, k, 1 + reduce]
-        attn = s[..., 0].softmax(2)  # over the frame's tokens
-        xy = torch.einsum("btnk,nc->btkc", attn, self.token_xy.to(attn.dtype))  # where each keypoint is in that frame
-        feat = torch.einsum("btnk,btnkc->btkc", attn, s[..., 1:])
-        return torch.cat([xy, feat], -1).flatten(1)
+            out = self.tok(d).flatten(1)
+        else:
+            s = self.tok(d).unflatten(-1, (k, -1))  # [B, T', N, k, 1 + reduce]
+            attn = s[..., 0].softmax(2)  # over the frame's tokens
+            xy = torch.einsum("btnk,nc->btkc", attn, self.token_xy.to(attn.dtype))  # where each keypoint is in that frame
+            feat = torch.einsum("btnk,btnkc->btkc", attn, s[..., 1:])
+            out = torch.cat([xy, feat], -1).flatten(1)
+        if self.pooled is not None:  # each frame's mean token, reduced
+            out = torch.cat([out, self.pooled(d.mean(2)).flatten(1)], 1)
+        return out
 
     def _features(self, context: torch.Tensor, delta: torch.Tensor):
         """The context as an image, its full-resolution and latent-grid features, and one code per generated frame."""
@@ -220,20 +227,33 @@ MOVING_CELLS = 0.5  # teacher flow (latent cells) at which a cell counts as full
 MOVING_WEIGHT = 9.0
 
 
-def motion_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def motion_loss(pred: torch.Tensor, target: torch.Tensor, per_clip: bool = False) -> torch.Tensor:
     """Squared flow error, each cell weighted 1 + 9·min(1, |target| / 0.5 cells) and normalised by the weights.
 
     Most cells do not move (the actor covers a few per cent of the frame), so an unweighted loss is minimised early by
     zero flow and an end-point (L1-like) loss stays there (its optimum for uncertain cells is the median: 0). Measured
-    on the world cache: 300 steps of end-point loss left the held-out error exactly at the zero-flow value."""
+    on the world cache: 300 steps of end-point loss left the held-out error exactly at the zero-flow value.
+
+    `per_clip`: each clip's weighted error is divided by its own weighted mean square flow (at least 0.5 cells'
+    square) and the clips averaged, so a small turn or shake counts as much as a camera pan: in the pooled loss a
+    clip counts by the square of its motion, and the turns (a few pixels at the actor's rim) were what the head did
+    not learn (docs/results.md, fifteenth session)."""
     target = target.float()
     w = 1 + MOVING_WEIGHT * (target.norm(dim=2, keepdim=True) / MOVING_CELLS).clamp(max=1)
-    return ((pred.float() - target).pow(2) * w).sum() / (2 * w.sum())
+    err = (pred.float() - target).pow(2) * w
+    if not per_clip:
+        return err.sum() / (2 * w.sum())
+    dims = tuple(range(1, target.dim()))
+    scale = (target.pow(2) * w).sum(dims) / w.sum(dims) / 2 + MOVING_CELLS**2
+    return (err.sum(dims) / (2 * w.sum(dims)) / scale).mean()
 
 
 class MotionLoss:
     """The motion head's training loss on items {"context", "delta", "flow"} (`generator_recipe.GeneratorData` with an
-    autoencoder): `motion_loss` to the clip's teacher flow."""
+    autoencoder): `motion_loss` to the clip's teacher flow (per clip with `per_clip`)."""
+
+    def __init__(self, per_clip: bool = False):
+        self.per_clip = per_clip
 
     def __call__(self, head: MotionHead, batch: dict) -> torch.Tensor:
-        return motion_loss(head(batch["context"], batch["delta"]), batch["flow"])
+        return motion_loss(head(batch["context"], batch["delta"]), batch["flow"], self.per_clip)

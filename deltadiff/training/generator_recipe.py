@@ -134,7 +134,7 @@ def train_motion_head(model: SpaceTimeDiT, data: GeneratorData, train_config: Tr
                                           lr=cfg.motion_lr or train_config.lr,
                                           warmup=min(train_config.warmup, steps // 10),
                                           checkpoint_every=min(train_config.checkpoint_every, steps))
-        trained = train(model.motion, MotionLoss(), data, head_config, out, name="motion head")
+        trained = train(model.motion, MotionLoss(cfg.motion_clip_norm), data, head_config, out, name="motion head")
         model.motion.load_state_dict(trained.state_dict())
     model.motion.requires_grad_(False)
 
