@@ -520,8 +520,7 @@ class MaskedVideoLoss:
             loss = loss + self.motion_weight * motion
         per_token = [(head, targets, weight) for head, targets, weight in (
             (model.flow_head, flow_targets, model.config.flow_weight),
-            (model.moment_head, moment_targets, model.config.moment_weight)) if head is not None]
-        per_token = per_token if t > 1 else []
+            (model.moment_head, moment_targets, model.config.moment_weight)) if head is not None and t > 1]
         flows = clip_flows(pixels) if per_token else None  # one Farnebäck pass for every flow target
         for head, targets, weight in per_token:  # z_t: its patch's target to the next frame, and from the previous one
             target = targets(pixels, model.config, flows).float()
