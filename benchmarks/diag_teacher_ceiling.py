@@ -3,7 +3,10 @@ by the *target clip's own* teacher flow (Farnebäck chained frame to frame, the 
 pixel resolution, and averaged per latent cell as the motion head predicts it — and scored like a generated video.
 No model is involved: this is what a perfect motion head could reach through the warp.
 
-    python benchmarks/diag_teacher_ceiling.py [--n 48] [--cell 4]
+    python benchmarks/diag_teacher_ceiling.py [--n 48] [--cell 4] [--per-class]
+
+`--per-class` also prints every row per action class: where the teacher itself loses the actor (fast or curved
+paths), a head trained on it cannot do better.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--cell", type=int, default=4, help="latent cell in pixels (pixel:4 → 4)")
+    ap.add_argument("--per-class", action="store_true", help="also print every row per action class")
     args = ap.parse_args()
-    world, rows = World(), {"static": [], "pixel": [], "cell": []}
+    world, rows, classes = World(), {"static": [], "pixel": [], "cell": []}, []
     for i in range(args.n):
         t = world.triple(seed_for("test", i))
         ctx = frames_to_tensor(t.context[None])  # [1, 3, H, W]
         marker = np.asarray(t.target.truth.marker_px)
+        classes.append(t.target.truth.action)
         h, w = ctx.shape[-2:]
         maps = chained_maps(t.target.frames)[1:]  # [T−1, H, W, 2]: where each pixel sat in frame 0
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -45,6 +50,13 @@ def main() -> None:
     for name, r in rows.items():
         a = np.array(r, float)
         print(f"{name:7s} trajectory_error {a[:, 0].mean():.2f} px  direction_accuracy {a[:, 1].mean():.3f}  (n={len(a)})")
+    if args.per_class:
+        names = np.array(classes)
+        for c in sorted(set(classes)):
+            k = names == c
+            cells = "  ".join(f"{name} {np.array(r, float)[k, 0].mean():5.2f} px {np.array(r, float)[k, 1].mean():.2f}"
+                              for name, r in rows.items())
+            print(f"  {c:12s} n={k.sum():2d}  {cells}")
 
 
 def _frames(context: np.ndarray, warped: torch.Tensor) -> np.ndarray:
