@@ -37,3 +37,15 @@ def test_bench_create_prints_time_and_memory():
     mem = re.search(r"peak memory \(ru_maxrss\): (\d+) MB", out)
     assert m and mem, out
     assert float(m[1]) > 0 and int(mem[1]) > 0
+
+
+def test_diag_warp_vs_generator_scores_static_warp_and_generator():
+    """Eight validation pairs: the static context has ΔPSNR exactly 0 (the same video for both demos); the bundled
+    head's warp and the generator print finite PSNRs and a trajectory error below the static context's."""
+    out = _run("diag_warp_vs_generator.py", "--n", "8", "--split", "val", "--steps", "1")
+    rows = dict(re.findall(r"^  (static|warp|generator, 1 Euler)\s+(.+)$", out, re.M))
+    assert set(rows) == {"static", "warp", "generator, 1 Euler"}, out
+    parse = lambda r: [float(x) for x in re.findall(r"[-+]?\d+\.\d+", r)]  # noqa: E731  psnr, psnr_mis, Δ, px
+    static, warped, gen = parse(rows["static"]), parse(rows["warp"]), parse(rows["generator, 1 Euler"])
+    assert static[2] == 0.0 and static[0] == static[1]
+    assert warped[3] < static[3] and gen[3] < static[3]
