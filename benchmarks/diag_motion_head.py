@@ -21,10 +21,11 @@ import torch
 
 from deltadiff.data.world import World, seed_for
 from deltadiff.eval.world_metrics import direction_correct, trajectory_error
-from deltadiff.generator.dit import warp
 from deltadiff.generator.motion import motion_loss
-from deltadiff.io.tensor import frames_to_tensor, tensor_to_frames
+from deltadiff.io.tensor import frames_to_tensor
 from deltadiff.pipeline import DeltaDiffusionPipeline
+
+from _diag import print_per_class, warped_videos  # benchmarks/_diag.py, beside this script
 
 
 def main() -> None:
@@ -65,23 +66,15 @@ def main() -> None:
                 flows[name], deltas[name] = head(ctx, delta), delta
         if args.fit:
             flows.update(fitted(head, ctx, deltas["demo"], ts))
-        with torch.no_grad():
-            for name, flow in flows.items():
-                video = pipe.autoencoder.decode(warp(ctx, flow, cfg.warp_unshuffle))
-                for t, v in zip(ts, video):
-                    frames = np.concatenate([t.context[None], tensor_to_frames(v)])
-                    marker = np.asarray(t.target.truth.marker_px)
-                    rows[name].append((trajectory_error(frames, marker)[0], direction_correct(frames, marker)))
+        for name, flow in flows.items():
+            for t, frames in zip(ts, warped_videos(pipe, ctx, flow, [t.context for t in ts])):
+                marker = np.asarray(t.target.truth.marker_px)
+                rows[name].append((trajectory_error(frames, marker)[0], direction_correct(frames, marker)))
     for name, r in rows.items():
         a = np.array(r, float)
         print(f"{name:11s} trajectory_error {a[:, 0].mean():.2f} px  direction_accuracy {a[:, 1].mean():.3f}")
     if args.per_class:
-        names = np.array(classes)
-        for c in sorted(set(classes)):
-            k = names == c
-            cells = "  ".join(f"{name} {np.array(r, float)[k, 0].mean():5.2f} px {np.array(r, float)[k, 1].mean():.2f}"
-                              for name, r in rows.items())
-            print(f"  {c:12s} n={k.sum():2d}  {cells}")
+        print_per_class(rows, classes)
 
 
 def fitted(head, ctx: torch.Tensor, delta: torch.Tensor, triples, steps: int = 300) -> dict[str, torch.Tensor]:

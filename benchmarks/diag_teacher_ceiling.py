@@ -23,6 +23,8 @@ from deltadiff.generator.dit import warp
 from deltadiff.io.tensor import frames_to_tensor, tensor_to_frames
 from deltadiff.training.generator_recipe import teacher_flow
 
+from _diag import print_per_class  # benchmarks/_diag.py, beside this script
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,12 +53,7 @@ def main() -> None:
         a = np.array(r, float)
         print(f"{name:7s} trajectory_error {a[:, 0].mean():.2f} px  direction_accuracy {a[:, 1].mean():.3f}  (n={len(a)})")
     if args.per_class:
-        names = np.array(classes)
-        for c in sorted(set(classes)):
-            k = names == c
-            cells = "  ".join(f"{name} {np.array(r, float)[k, 0].mean():5.2f} px {np.array(r, float)[k, 1].mean():.2f}"
-                              for name, r in rows.items())
-            print(f"  {c:12s} n={k.sum():2d}  {cells}")
+        print_per_class(rows, classes)
 
 
 def _frames(context: np.ndarray, warped: torch.Tensor) -> np.ndarray:

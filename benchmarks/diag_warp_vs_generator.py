@@ -18,9 +18,10 @@ import torch
 
 from deltadiff.data.world import World, seed_for
 from deltadiff.eval.transfer import score
-from deltadiff.generator.dit import warp
-from deltadiff.io.tensor import frames_to_tensor, tensor_to_frames
+from deltadiff.io.tensor import frames_to_tensor
 from deltadiff.pipeline import DeltaDiffusionPipeline
+
+from _diag import warped_videos  # benchmarks/_diag.py, beside this script
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     pipe = DeltaDiffusionPipeline.from_pretrained(args.model, device="cpu")
     if args.generator:
         pipe = pipe.with_generator(args.generator, "delta")
-    head, cfg = pipe.generator.motion, pipe.generator.config
+    head = pipe.generator.motion
     if head is None:
         raise SystemExit("this generator has no motion head (train it with --motion-head)")
     world, rows = World(), {}
@@ -49,8 +50,7 @@ def main() -> None:
             ctx = pipe.autoencoder.encode(torch.stack([frames_to_tensor(c[None]) for c in contexts]))[:, 0]
             for which, clips in demos.items():
                 delta = pipe.action_encoder.encode(torch.stack([frames_to_tensor(v) for v in clips]))
-                warped = pipe.autoencoder.decode(warp(ctx, head(ctx, delta), cfg.warp_unshuffle))
-                videos["warp"][which] = np.stack([np.concatenate([c[None], tensor_to_frames(v)]) for c, v in zip(contexts, warped)])
+                videos["warp"][which] = warped_videos(pipe, ctx, head(ctx, delta), contexts)
         seeds = list(range(s, s + len(pairs)))
         for k in args.steps:
             videos[f"generator, {k} Euler"] = {w: pipe.generate(d, contexts, seeds, steps=k, sampler="euler", guidance=1.0)

@@ -47,5 +47,6 @@ def test_diag_warp_vs_generator_scores_static_warp_and_generator():
     assert set(rows) == {"static", "warp", "generator, 1 Euler"}, out
     parse = lambda r: [float(x) for x in re.findall(r"[-+]?\d+\.\d+", r)]  # noqa: E731  psnr, psnr_mis, Δ, px
     static, warped, gen = parse(rows["static"]), parse(rows["warp"]), parse(rows["generator, 1 Euler"])
+    assert all(len(r) == 4 for r in (static, warped, gen)), out  # an inf or nan would not parse as a number
     assert static[2] == 0.0 and static[0] == static[1]
     assert warped[3] < static[3] and gen[3] < static[3]
