@@ -113,29 +113,6 @@ def test_motion_stem_saves_loads_and_sees_only_change(tmp_path):
         MaskedVideoModel(preset("micro", motion_stem="sobel"))
 
 
-def test_mix_layers_mix_each_frames_tokens_and_round_trip(tmp_path):
-    """`mix_layers`: after the temporal stage each frame's tokens attend over that frame — a change at one token
-    reaches the other tokens of its frame, not other frames or clips. They are saved with the stem and loaded back."""
-    from deltadiff.encoders.tiny import save_foundation
-
-    torch.manual_seed(0)
-    m = MaskedVideoModel(preset("micro", image_size=32, num_frames=4, motion_stem="lk", mix_layers=1))
-    b, n, t, c = 2, 16, 4, m.config.hidden_size
-    y = torch.randn(b * n, t, c)  # the temporal stage's output, [B·N, T, C]
-    poked = y.clone()
-    poked[0, 2] += 3 * torch.randn(c)  # clip 0, token 0, frame 2
-    with torch.no_grad():
-        out, out_poked = (m.stem.mix_space(v, b).view(b, n, t, c) for v in (y, poked))
-    diff = (out - out_poked).abs().amax(-1)  # [B, N, T]
-    assert diff[0, 1:, 2].min() > 1e-4  # every other token of that frame sees it
-    assert diff[0, :, [0, 1, 3]].max() == 0 and diff[1].max() == 0  # no other frame, no other clip
-    video = torch.rand(1, 4, 3, 32, 32) * 2 - 1
-    folder = save_foundation(m, tmp_path / "foundation")
-    torch.testing.assert_close(m((video + 1) / 2), VideoPrismEncoder(folder).encode(video).z, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ConfigError, match="mix_layers needs a motion stem"):
-        preset("micro", motion_stem="none", mix_layers=1)
-
-
 def test_motion_energy_target():
     """Rectified change per 2×2 cell: a one-pixel shift of an edge gives energy only where the edge moved, both ways."""
     from deltadiff.encoders.tiny import motion_dim, motion_targets

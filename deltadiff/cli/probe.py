@@ -74,7 +74,7 @@ def _random_init_action_accuracy(enc, n_clips: int, device: str) -> dict:
         from deltadiff.encoders.tiny import MotionStem, TinyVideoPrism
 
         stem = trained.stem
-        rand = TinyVideoPrism(rand, MotionStem(stem.kind, stem.proj.kernel_size[0], stem.proj.out_channels, len(stem.mix), stem.heads))
+        rand = TinyVideoPrism(rand, MotionStem(stem.kind, stem.proj.kernel_size[0], stem.proj.out_channels))
     rand = rand.to(device)
     r = run_probes(ActionEncoder(VideoPrismEncoder(model=rand, precision=enc.precision), None, "none", enc.meta), ("none",), n_clips=n_clips, n_pairs=1)
     return {"z_action_accuracy": r["variants"]["none"]["action_accuracy"], "action_chance": r["variants"]["none"]["action_chance"]}
