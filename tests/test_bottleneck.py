@@ -277,6 +277,26 @@ def test_lk_stem_inputs_carry_the_sign_of_the_motion_whatever_the_contrast(contr
     assert MotionStem("lk", 8, 16)(px).shape == (4, 16, 16)
 
 
+def test_lkgrey_stem_is_blind_to_the_actors_hue():
+    """`lkgrey`: the grey change and the same Lucas–Kanade products as `lk` — a red and a green actor of the same grey
+    level moving alike give the same inputs (the RGB change of `lk` tells them apart: the colour-leakage path)."""
+    from deltadiff.encoders.tiny import MotionStem, stem_inputs
+
+    clips = []
+    for hue in (torch.tensor([0.9, 0.3, 0.3]), torch.tensor([0.3, 0.9, 0.3])):  # the same channel mean
+        px = torch.full((1, 3, 3, 32, 32), 0.2)
+        for t in range(3):
+            px[0, t, :, 8:16, 8 + 2 * t : 16 + 2 * t] = hue[:, None, None]
+        clips.append(px)
+    lk, grey = [stem_inputs(px, "lk") for px in clips], [stem_inputs(px, "lkgrey") for px in clips]
+    assert grey[0].shape == (1, 3, 3, 32, 32)
+    torch.testing.assert_close(grey[0], grey[1])
+    assert (lk[0][:, :, :3] - lk[1][:, :, :3]).abs().max() > 0.5  # the RGB change differs by hue
+    torch.testing.assert_close(grey[0][:, :, 1:], lk[0][:, :, 3:])  # the same LK products
+    torch.testing.assert_close(grey[0][:, :, :1], lk[0][:, :, :3].mean(2, keepdim=True))  # the change of the grey frames
+    assert MotionStem("lkgrey", 8, 16)(clips[0]).shape == (3, 16, 16)
+
+
 def test_global_motion_target_drops_flow_blow_ups(monkeypatch):
     """Farnebäck can return vectors far longer than anything moves (striped backgrounds: up to 240 px at 64×64): the
     clip-level target counts vectors over FLOW_LIMIT of the frame as no motion, so one bad pixel cannot dominate it."""

@@ -44,7 +44,7 @@ class TinyFoundationConfig:
     motion_target: str = "energy"  # "energy": the rectified change |x_{t+1} − x_t| and |x_t − x_{t−1}| per 2×2 cell
     # (motion energy); "pixels": the patch's own signed change; "coarse": 4×4-pooled change over the 3×3 neighbourhood
     norm_pix: bool = False  # MAE's per-patch normalised pixel targets
-    # "rgb" | "grey" | "lk" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1} ("lk": and of the
+    # "rgb" | "grey" | "lk" | "lkgrey" | "none": the temporal stage also reads a patch embedding of x_t − x_{t−1} ("lk": and of the
     # Lucas–Kanade products I_t·I_x, I_t·I_y, whose sum over a patch has the sign of the motion; `MotionStem`)
     motion_stem: str = "rgb"
     # weight of the optical-flow target: z_t regresses the classical (Farnebäck) flow of its patch to the next frame and
@@ -331,18 +331,18 @@ def motion_targets(pixels: torch.Tensor, config: TinyFoundationConfig) -> torch.
 
 
 STEM_FILE = "motion_stem.safetensors"
-STEMS = ("none", "rgb", "grey", "lk")
-STEM_CHANNELS = {"rgb": 3, "grey": 1, "lk": 5}
+STEMS = ("none", "rgb", "grey", "lk", "lkgrey")
+STEM_CHANNELS = {"rgb": 3, "grey": 1, "lk": 5, "lkgrey": 3}
 
 
 def stem_inputs(pixels: torch.Tensor, kind: str) -> torch.Tensor:
     """What a motion stem of `kind` embeds, [B, T, STEM_CHANNELS[kind], H, W] for pixels [B, T, 3, H, W] (zero at
-    t = 0): the change from the previous frame (grey or RGB); for "lk" the RGB change, then I_t·I_x and I_t·I_y of the
-    grey frames (I_t their change, (I_x, I_y) the central-difference gradient of the two frames' mean), ×8 so that
+    t = 0): the change from the previous frame (grey or RGB); for "lk" the RGB change ("lkgrey": the grey change), then
+    I_t·I_x and I_t·I_y of the grey frames (I_t their change, (I_x, I_y) the central-difference gradient of the two frames' mean), ×8 so that
     they start at about the change's scale (measured on world clips where something moves: 0.11 against 0.009)."""
-    src = pixels.mean(2, keepdim=True) if kind == "grey" else pixels
+    src = pixels.mean(2, keepdim=True) if kind in ("grey", "lkgrey") else pixels
     change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
-    if kind != "lk":
+    if kind not in ("lk", "lkgrey"):
         return change
     grey = pixels.mean(2)  # [B, T, H, W]
     mean = torch.cat([grey[:, :1], (grey[:, 1:] + grey[:, :-1]) / 2], 1)
@@ -371,7 +371,7 @@ class MotionStem(nn.Module):
     def __init__(self, kind: str, patch_size: int, hidden_size: int):
         super().__init__()
         if kind not in STEMS[1:]:
-            raise ConfigError(f"unknown motion stem {kind!r}; choose rgb, grey or lk (or none for no stem)")
+            raise ConfigError(f"unknown motion stem {kind!r}; choose rgb, grey, lk or lkgrey (or none for no stem)")
         self.kind = kind
         self.proj = nn.Conv2d(STEM_CHANNELS[kind], hidden_size, patch_size, patch_size)
 
