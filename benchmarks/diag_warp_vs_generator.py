@@ -4,9 +4,12 @@ the true demo and with the mismatched one: the context copied (static), the cont
 transformer, no sampling), and the generator sampled with the Euler steps asked for (guidance 1).
 
     python benchmarks/diag_warp_vs_generator.py [--model models/cpu-default] [--generator GEN] [--n 48]
-        [--split test|val] [--steps 3 [6 ...]]
+        [--split test|val] [--steps 3 [6 ...]] [--per-class]
 
-Choose settings on `--split val` (the world's validation seeds) and report them on `test`.
+Choose settings on `--split val` (the world's validation seeds) and report them on `test`. `--per-class` adds, for
+each output, its ΔPSNR and trajectory error per action class of the target and each class's share of the mean ΔPSNR
+(its ΔPSNR sum over n): the mean is an average of per-triple log ratios, so a class where the true demo's output is
+nearly exact (a `still` demo: the PSNR cap of eval/transfer.py) weighs far more than its share of triples.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--split", default="test", choices=["test", "val"])
     ap.add_argument("--steps", type=int, nargs="+", default=[3])
+    ap.add_argument("--per-class", action="store_true", help="ΔPSNR and trajectory error per action class")
     args = ap.parse_args()
     torch.set_flush_denormal(True)
     pipe = DeltaDiffusionPipeline.from_pretrained(args.model, device="cpu")
@@ -39,9 +43,10 @@ def main() -> None:
     head = pipe.generator.motion
     if head is None:
         raise SystemExit("this generator has no motion head (train it with --motion-head)")
-    world, rows = World(), {}
+    world, rows, classes = World(), {}, []
     for s in range(0, args.n, 8):
         pairs = [world.mismatched(seed_for(args.split, i)) for i in range(s, min(args.n, s + 8))]
+        classes += [p.target.truth.action for p in pairs]
         demos = {"true": np.stack([p.triple.demo.frames for p in pairs]), "other": np.stack([p.mismatched.frames for p in pairs])}
         contexts = np.stack([p.triple.context for p in pairs])
         static = np.repeat(contexts[:, None], demos["true"].shape[1], 1)
@@ -63,6 +68,12 @@ def main() -> None:
     for name, r in rows.items():
         a = np.array(r)
         print(f"  {name:20s} {a[:, 0].mean():6.2f} / {a[:, 1].mean():6.2f} dB   ΔPSNR {a[:, 2].mean():+.2f} dB   {a[:, 3].mean():.2f} px")
+        if args.per_class:
+            names = np.array(classes)
+            for c in sorted(set(classes)):
+                k = names == c
+                print(f"      {c:12s} n={k.sum():2d}  {a[k, 0].mean():6.2f} / {a[k, 1].mean():6.2f} dB   ΔPSNR {a[k, 2].mean():+6.2f} dB"
+                      f" (share {a[k, 2].sum() / len(a):+.2f})   {a[k, 3].mean():5.2f} px")
 
 
 if __name__ == "__main__":

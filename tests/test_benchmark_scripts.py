@@ -42,8 +42,9 @@ def test_bench_create_prints_time_and_memory():
 
 def test_diag_warp_vs_generator_scores_static_warp_and_generator():
     """Eight validation pairs: the static context has ΔPSNR exactly 0 (the same video for both demos); the bundled
-    head's warp and the generator print finite PSNRs and a trajectory error below the static context's."""
-    out = _run("diag_warp_vs_generator.py", "--n", "8", "--split", "val", "--steps", "1")
+    head's warp and the generator print finite PSNRs and a trajectory error below the static context's; per class,
+    the counts add up to the pairs and the classes' shares to each output's mean ΔPSNR."""
+    out = _run("diag_warp_vs_generator.py", "--n", "8", "--split", "val", "--steps", "1", "--per-class")
     rows = dict(re.findall(r"^  (static|warp|generator, 1 Euler)\s+(.+)$", out, re.M))
     assert set(rows) == {"static", "warp", "generator, 1 Euler"}, out
     parse = lambda r: [float(x) for x in re.findall(r"[-+]?\d+\.\d+", r)]  # noqa: E731  psnr, psnr_mis, Δ, px
@@ -51,6 +52,12 @@ def test_diag_warp_vs_generator_scores_static_warp_and_generator():
     assert all(len(r) == 4 for r in (static, warped, gen)), out  # an inf or nan would not parse as a number
     assert static[2] == 0.0 and static[0] == static[1]
     assert warped[3] < static[3] and gen[3] < static[3]
+    blocks = re.split(r"^  (?:static|warp|generator, 1 Euler)\s.*$", out, flags=re.M)[1:]
+    assert len(blocks) == 3, out
+    for block, total in zip(blocks, (static, warped, gen)):
+        per = re.findall(r"^      \w+\s+n=\s*(\d+) .*\(share ([-+]\d+\.\d+)\)", block, re.M)
+        assert per and sum(int(k) for k, _ in per) == 8, block
+        assert abs(sum(float(x) for _, x in per) - total[2]) <= 0.005 * len(per) + 0.006, (block, total)
 
 
 def _rows(out: str, names: tuple[str, ...]) -> dict[str, tuple[float, float]]:
