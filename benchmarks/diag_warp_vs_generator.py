@@ -65,11 +65,11 @@ def main() -> None:
                 r = score(v["true"][i], v["other"][i], p.triple.demo.frames, p.target.frames, np.asarray(p.target.truth.marker_px))
                 rows.setdefault(name, []).append((r["psnr"], r["psnr"] - r["delta_psnr"], r["delta_psnr"], r["trajectory_error"]))
     print(f"{args.n} {args.split} pairs: PSNR with the true demo / the mismatched one, ΔPSNR, trajectory error")
+    names = np.array(classes)
     for name, r in rows.items():
         a = np.array(r)
         print(f"  {name:20s} {a[:, 0].mean():6.2f} / {a[:, 1].mean():6.2f} dB   ΔPSNR {a[:, 2].mean():+.2f} dB   {a[:, 3].mean():.2f} px")
         if args.per_class:
-            names = np.array(classes)
             for c in sorted(set(classes)):
                 k = names == c
                 print(f"      {c:12s} n={k.sum():2d}  {a[k, 0].mean():6.2f} / {a[k, 1].mean():6.2f} dB   ΔPSNR {a[k, 2].mean():+6.2f} dB"

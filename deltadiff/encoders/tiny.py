@@ -337,9 +337,10 @@ STEM_CHANNELS = {"rgb": 3, "grey": 1, "lk": 5, "lkgrey": 3}
 
 def stem_inputs(pixels: torch.Tensor, kind: str) -> torch.Tensor:
     """What a motion stem of `kind` embeds, [B, T, STEM_CHANNELS[kind], H, W] for pixels [B, T, 3, H, W] (zero at
-    t = 0): the change from the previous frame (grey or RGB); for "lk" the RGB change ("lkgrey": the grey change), then
-    I_t·I_x and I_t·I_y of the grey frames (I_t their change, (I_x, I_y) the central-difference gradient of the two frames' mean), ×8 so that
-    they start at about the change's scale (measured on world clips where something moves: 0.11 against 0.009)."""
+    t = 0): the change from the previous frame (grey or RGB); for "lk" the RGB change ("lkgrey": the grey change),
+    then I_t·I_x and I_t·I_y of the grey frames (I_t their change, (I_x, I_y) the central-difference gradient of the
+    two frames' mean), ×8 so that they start at about the change's scale (measured on world clips where something
+    moves: 0.11 against 0.009)."""
     src = pixels.mean(2, keepdim=True) if kind in ("grey", "lkgrey") else pixels
     change = torch.cat([torch.zeros_like(src[:, :1]), src[:, 1:] - src[:, :-1]], 1)
     if kind not in ("lk", "lkgrey"):
