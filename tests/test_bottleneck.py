@@ -297,6 +297,30 @@ def test_lkgrey_stem_is_blind_to_the_actors_hue():
     assert MotionStem("lkgrey", 8, 16)(clips[0]).shape == (3, 16, 16)
 
 
+@pytest.mark.parametrize("shift", [(1, -1), (-2, 1)])
+def test_lucas_kanade_flow_recovers_a_shifted_texture(shift):
+    """`lkflow`'s flow channels: a smooth texture moved by (dx, dy) px per frame reads (dx, dy) inside the frame, with
+    the sign of the motion whatever the texture's contrast, zero before the first frame."""
+    from deltadiff.encoders.tiny import LK_SCALES, MotionStem, lucas_kanade, stem_inputs
+
+    g = torch.Generator().manual_seed(0)
+    texture = torch.nn.functional.interpolate(torch.rand(1, 1, 12, 12, generator=g), size=(96, 96), mode="bicubic")[0, 0]
+    dx, dy = shift
+    frames = torch.stack([texture.roll((dy * t, dx * t), (0, 1))[16:80, 16:80] for t in range(4)])[None]  # [1, 4, 64, 64]
+    for scale in LK_SCALES:
+        for grey in (frames, 1 - frames):  # the sign does not depend on the contrast
+            flow = lucas_kanade(grey, scale)
+            assert flow.shape == (1, 4, 2, 64, 64) and flow[:, 0].abs().max() == 0
+            inner = flow[0, 1:, :, 12:-12, 12:-12].mean((0, 2, 3))
+            torch.testing.assert_close(inner, torch.tensor([float(dx), float(dy)]), atol=0.35 * max(abs(dx), abs(dy)), rtol=0)
+    px = frames[:, :, None].expand(-1, -1, 3, -1, -1)
+    inputs = stem_inputs(px, "lkflow")
+    assert inputs.shape == (1, 4, 9, 64, 64)
+    torch.testing.assert_close(inputs[:, :, :5], stem_inputs(px, "lk"))  # `lk` plus the flows
+    torch.testing.assert_close(inputs[:, :, 7:9], 0.1 * lucas_kanade(frames, LK_SCALES[1]))
+    assert MotionStem("lkflow", 8, 16)(px).shape == (4, 64, 16)
+
+
 def test_global_motion_target_drops_flow_blow_ups(monkeypatch):
     """Farnebäck can return vectors far longer than anything moves (striped backgrounds: up to 240 px at 64×64): the
     clip-level target counts vectors over FLOW_LIMIT of the frame as no motion, so one bad pixel cannot dominate it."""
