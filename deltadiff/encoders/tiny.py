@@ -337,6 +337,17 @@ STEM_CHANNELS = {"rgb": 3, "grey": 1, "lk": 5, "lkgrey": 3, "lkflow": 9}
 LK_SCALES = (2, 4)
 
 
+def pair_gradients(grey: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For frames [B, T, H, W]: I_t, the change from frame t−1 (zero at t = 0), and (I_x, I_y), the central-difference
+    gradient (replicated border) of the two frames' mean — the terms of brightness constancy, each [B, T, H, W]."""
+    prev = torch.cat([grey[:, :1], grey[:, :-1]], 1)
+    mean = (prev + grey) / 2
+    padded = F.pad(mean.flatten(0, 1)[:, None], (1, 1, 1, 1), mode="replicate")[:, 0].unflatten(0, mean.shape[:2])
+    ix = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
+    iy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    return grey - prev, ix, iy
+
+
 def lucas_kanade(grey: torch.Tensor, scale: int = 4, window: int = 7, eps: float = 1e-4, limit: float = 8.0) -> torch.Tensor:
     """Dense Lucas–Kanade flow from frame t−1 to frame t, [B, T, 2, H, W] in pixels (x, y; zero at t = 0), for grey
     frames [B, T, H, W] in [0, 1]: the frames average-pooled by `scale`, per cell (u, v) = −(S + eps·I)⁻¹ b with S the
@@ -347,15 +358,14 @@ def lucas_kanade(grey: torch.Tensor, scale: int = 4, window: int = 7, eps: float
     batch, not at every encode). One linearised step is biased low for motion large against the texture's scale and
     high for texture finer than the pooled grid; the pooling extends its range (measured on 48 world clips against Farnebäck where it moves > 0.5 px: direction agreement 88 % at scale 4,
     window 7, eps 1e-4, R² 0.47, mean |flow| 1.51 against 1.65 px; 76 % / 0.13 / 0.64 px at full resolution)."""
-    x = grey.float()
+    with torch.autocast(grey.device.type, enabled=False):  # the determinant's cancellation needs fp32, not bf16
+        return _lucas_kanade(grey.float(), scale, window, eps, limit)
+
+
+def _lucas_kanade(x: torch.Tensor, scale: int, window: int, eps: float, limit: float) -> torch.Tensor:
     b, t, h, w = x.shape
     g = F.avg_pool2d(x.flatten(0, 1), scale).unflatten(0, (b, t)) if scale > 1 else x
-    prev, cur = torch.cat([g[:, :1], g[:, :-1]], 1), g
-    mean = ((prev + cur) / 2).flatten(0, 1)[:, None]
-    padded = F.pad(mean, (1, 1, 1, 1), mode="replicate")[:, 0]
-    ix = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
-    iy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
-    it = (cur - prev).flatten(0, 1)
+    it, ix, iy = (a.flatten(0, 1) for a in pair_gradients(g))
     products = torch.stack([ix * ix, ix * iy, iy * iy, ix * it, iy * it], 1)
     box = torch.full((5, 1, window, window), 1.0 / window**2, device=x.device)
     sxx, sxy, syy, sxt, syt = F.conv2d(F.pad(products, (window // 2,) * 4, mode="replicate"), box, groups=5).unbind(1)
@@ -364,7 +374,7 @@ def lucas_kanade(grey: torch.Tensor, scale: int = 4, window: int = 7, eps: float
     flow = torch.stack([sxy * syt - syy * sxt, sxy * sxt - sxx * syt], 1) / det[:, None] * scale
     if scale > 1:
         flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-    return flow.clamp(-limit, limit).unflatten(0, (b, t))
+    return flow.nan_to_num(0.0).clamp(-limit, limit).unflatten(0, (b, t))
 
 
 def stem_inputs(pixels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -380,11 +390,7 @@ def stem_inputs(pixels: torch.Tensor, kind: str) -> torch.Tensor:
     if kind not in ("lk", "lkgrey", "lkflow"):
         return change
     grey = pixels.mean(2)  # [B, T, H, W]
-    mean = torch.cat([grey[:, :1], (grey[:, 1:] + grey[:, :-1]) / 2], 1)
-    padded = F.pad(mean.flatten(0, 1)[:, None], (1, 1, 1, 1), mode="replicate")[:, 0].unflatten(0, mean.shape[:2])
-    ix = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
-    iy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
-    it = change.mean(2)
+    it, ix, iy = pair_gradients(grey)
     out = torch.cat([change, 8.0 * torch.stack([it * ix, it * iy], 2)], 2)
     if kind == "lkflow":
         flows = [0.1 * lucas_kanade(grey, scale) for scale in LK_SCALES]
