@@ -111,29 +111,6 @@ def test_keypoints_find_where_delta_is_active():
     torch.testing.assert_close(xy, expected, atol=1e-3, rtol=0)
 
 
-@torch.no_grad()
-def test_curl_reads_a_turns_sense_and_a_growth_about_the_keypoint():
-    """`motion_curl`: for a field that turns rigidly about the keypoint (g = ω·(−r_y, r_x)) the read-out is (ω, 0), for a
-    scaling (g = s·r) it is (0, s); both enter the per-frame code's input beside the keypoint's place and pooled numbers."""
-    head = micro_head(motion_keypoints=1, motion_curl=True, delta_dim=8, delta_tokens=64)
-    cfg = head.config
-    head.field.weight.zero_(), head.field.bias.zero_()
-    head.field.weight[0, 0] = head.field.weight[1, 1] = 1.0  # the field = δ channels 0 and 1
-    centre = torch.tensor([0.125, -0.375])  # a token's place on the 8×8 grid
-    r = head.token_xy - centre
-    for omega in (1.0, -0.5):
-        delta = torch.zeros(1, 1, cfg.delta_tokens, cfg.delta_dim)
-        delta[..., :2] = omega * torch.stack([-r[:, 1], r[:, 0]], -1)
-        torch.testing.assert_close(head.curl(delta, centre.view(1, 1, 1, 2)), torch.tensor([[[[omega, 0.0]]]]))
-    delta = torch.zeros(1, 1, cfg.delta_tokens, cfg.delta_dim)
-    delta[..., :2] = 0.5 * r
-    torch.testing.assert_close(head.curl(delta, centre.view(1, 1, 1, 2)), torch.tensor([[[[0.0, 0.5]]]]))
-    full = torch.zeros(1, cfg.delta_frames, cfg.delta_tokens, cfg.delta_dim)
-    assert head.read(full).shape[1] == cfg.delta_frames * (2 + cfg.motion_reduce + 2)  # (x, y), pooled, curl, div
-    with pytest.raises(ConfigError, match="keypoints"):
-        preset("micro", **{**MICRO, "motion_curl": True, "motion_keypoints": 0})
-
-
 def test_motion_loss_weights_the_moving_cells():
     target = torch.zeros(1, 1, 2, 4, 4)
     target[..., 0, 0, 0] = 2.0  # one moving cell of 16

@@ -94,10 +94,6 @@ class GeneratorConfig:
     # numbers each δ frame's mean token is reduced to (a shared linear map) beside the read-out above; 0 = none. The
     # mean token is what the action probe reads, and it says where the actor goes without saying where it is
     motion_pooled: int = 0
-    # keypoints only: per keypoint and δ frame also the rotation and growth rates about the keypoint of a learnt 2-D
-    # field of δ's tokens (least-squares curl and divergence in a Gaussian window of 1.5 tokens): a turn's sense, which
-    # the pooled numbers lose (the mean of a rotating field is 0), when δ's tokens hold the flow (`--motion-stem lkflow`)
-    motion_curl: bool = False
     # the head's loss per clip (each clip's error over its own motion's mean square, `motion.motion_loss`) instead of
     # pooled over the batch's cells, where a clip counts by the square of its motion
     motion_clip_norm: bool = False
@@ -132,8 +128,6 @@ class GeneratorConfig:
             raise ConfigError(f"motion_lr must be > 0 or None, got {self.motion_lr}")
         if self.motion_layers == 1 or self.motion_layers < 0:
             raise ConfigError(f"motion_layers must be 0 (dense) or ≥ 2 (layers), got {self.motion_layers}")
-        if self.motion_curl and not self.motion_keypoints:
-            raise ConfigError("motion_curl reads about keypoints: set motion_keypoints ≥ 1")
         if self.motion_pooled < 0:
             raise ConfigError(f"motion_pooled must be ≥ 0, got {self.motion_pooled}")
         if self.motion_steps < 0 or self.motion_batch < 1:

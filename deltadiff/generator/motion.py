@@ -99,8 +99,6 @@ class MotionHead(nn.Module):
             read = cfg.delta_frames * cfg.delta_tokens * reduce
         self.pooled = nn.Linear(cfg.delta_dim, cfg.motion_pooled) if cfg.motion_pooled else None
         read += cfg.delta_frames * cfg.motion_pooled
-        self.field = nn.Linear(cfg.delta_dim, 2) if cfg.motion_curl else None  # the 2-D field whose curl / divergence
-        read += cfg.delta_frames * k * 2 * cfg.motion_curl
         self.code = nn.Sequential(nn.Linear(read, cfg.motion_hidden), nn.GELU(), nn.Linear(cfg.motion_hidden, cfg.frames * code))
         down = nn.Conv2d(32, w, r, stride=r) if r > 1 else _conv(32, w)
         self.stem = nn.Sequential(_conv(cin, 32), nn.GELU(), down, nn.GELU(), _conv(w, w), nn.GELU(), _conv(w, w), nn.GELU())
@@ -134,27 +132,9 @@ class MotionHead(nn.Module):
             xy = torch.einsum("btnk,nc->btkc", attn, self.token_xy.to(attn.dtype))  # where each keypoint is in that frame
             feat = torch.einsum("btnk,btnkc->btkc", attn, s[..., 1:])
             out = torch.cat([xy, feat], -1).flatten(1)
-            if self.field is not None:
-                out = torch.cat([out, self.curl(d, xy).flatten(1)], 1)
         if self.pooled is not None:  # each frame's mean token, reduced
             out = torch.cat([out, self.pooled(d.mean(2)).flatten(1)], 1)
         return out
-
-    def curl(self, d: torch.Tensor, xy: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
-        """Rotation and growth rates [B, T', k, 2] of the field g = `field`(δ) [B, T', N, 2] about each keypoint xy
-        [B, T', k, 2]: with r a token's place relative to the keypoint and w a Gaussian window of `sigma` tokens,
-        Σ w·(r_x·g_y − r_y·g_x) / Σ w·|r|² and Σ w·(r_x·g_x + r_y·g_y) / Σ w·|r|² — the least-squares curl and divergence
-        of a rigid turn or a scaling. Why: a turn in place moves opposite sides of the actor opposite ways, so the
-        keypoint's pooled numbers (a weighted mean) cancel it; these do not."""
-        side = math.isqrt(self.config.delta_tokens)
-        r = self.token_xy.to(d.dtype)[None, None, :, None, :] - xy[:, :, None]  # [B, T', N, k, 2]
-        w = torch.exp(-(r**2).sum(-1) / (2 * (2 * sigma / side) ** 2))  # a token is 2/side wide
-        w = w / w.sum(2, keepdim=True)
-        g = self.field(d)[:, :, :, None]  # [B, T', N, 1, 2]
-        norm = (w * (r**2).sum(-1)).sum(2) + 1e-6
-        rot = (w * (r[..., 0] * g[..., 1] - r[..., 1] * g[..., 0])).sum(2) / norm
-        grow = (w * (r * g).sum(-1)).sum(2) / norm
-        return torch.stack([rot, grow], -1)
 
     def _features(self, context: torch.Tensor, delta: torch.Tensor):
         """The context as an image, its full-resolution and latent-grid features, and one code per generated frame."""
