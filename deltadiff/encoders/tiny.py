@@ -356,8 +356,9 @@ def lucas_kanade(grey: torch.Tensor, scale: int = 4, window: int = 7, eps: float
     Why here and not OpenCV: it runs inside the encoder on its device, batched, in a few convolutions (cv2's dense
     Farnebäck is per clip on the CPU; `clip_flows` uses it for the pretraining targets, which are computed once per
     batch, not at every encode). One linearised step is biased low for motion large against the texture's scale and
-    high for texture finer than the pooled grid; the pooling extends its range (measured on 48 world clips against Farnebäck where it moves > 0.5 px: direction agreement 88 % at scale 4,
-    window 7, eps 1e-4, R² 0.47, mean |flow| 1.51 against 1.65 px; 76 % / 0.13 / 0.64 px at full resolution)."""
+    high for texture finer than the pooled grid; the pooling extends its range (measured on 48 world clips against
+    Farnebäck where it moves > 0.5 px: direction agreement 88 % at scale 4, window 7, eps 1e-4, R² 0.47, mean |flow|
+    1.51 against 1.65 px; 76 % / 0.13 / 0.64 px at full resolution)."""
     with torch.autocast(grey.device.type, enabled=False):  # the determinant's cancellation needs fp32, not bf16
         return _lucas_kanade(grey.float(), scale, window, eps, limit)
 
