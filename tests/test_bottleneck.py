@@ -318,6 +318,12 @@ def test_lucas_kanade_flow_recovers_a_shifted_texture(shift):
     assert inputs.shape == (1, 4, 9, 64, 64)
     torch.testing.assert_close(inputs[:, :, :5], stem_inputs(px, "lk"))  # `lk` plus the flows
     torch.testing.assert_close(inputs[:, :, 7:9], 0.1 * lucas_kanade(frames, LK_SCALES[1]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the encoder's default on bf16 CPUs: the flow stays fp32
+        in_bf16 = lucas_kanade(frames, LK_SCALES[1])
+    assert in_bf16.dtype == torch.float32
+    torch.testing.assert_close(in_bf16, lucas_kanade(frames, LK_SCALES[1]))
+    flat = lucas_kanade(torch.full((1, 3, 64, 64), 0.5), LK_SCALES[0])  # no texture: eps keeps S invertible, flow 0
+    assert torch.equal(flat, torch.zeros_like(flat))
     assert MotionStem("lkflow", 8, 16)(px).shape == (4, 64, 16)
 
 
