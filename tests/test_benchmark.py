@@ -65,6 +65,26 @@ def test_summarise_means_cis_and_non_finite_values():
     assert s["methods"]["a"]["psnr"]["mean"] == 15.0
     assert s["methods"]["a"]["psnr"]["ci95"] == pytest.approx(1.96 * np.std([10, 20], ddof=1) / np.sqrt(2))
     assert s["dropped"] == {"a": {"psnr": 1}}
+    assert s["methods"]["a"]["psnr"]["median"] == 15.0
+
+
+def test_summary_medians_and_per_class_delta_psnr_reach_the_transfer_report():
+    from deltadiff.eval.transfer import report_markdown as transfer_markdown
+    from deltadiff.eval.transfer import transfer_view
+
+    # one `still` triple with a huge ΔPSNR pulls the mean far above the typical triple; the median and the classes say so
+    rows = {"deltadiff": [{"delta_psnr": d, "trajectory_error": e, "direction_accuracy": 1.0}
+                          for d, e in ((40.0, 0.1), (1.0, 3.0), (0.5, 4.0), (-1.0, 5.0))]}
+    view = transfer_view(summarise(rows, ["still", "translate", "translate", "orbit"]), 4)
+    assert view["methods"]["deltadiff"]["delta_psnr"] == pytest.approx(10.125)
+    assert view["median"]["deltadiff"]["delta_psnr"] == pytest.approx(0.75)
+    assert view["per_class"]["deltadiff"]["still"]["delta_psnr"] == 40.0
+    assert view["per_class"]["deltadiff"]["translate"] == {"trajectory_error": 3.5, "direction_accuracy": 1.0, "delta_psnr": 0.75}
+    md = transfer_markdown({**view, "methods": {"deltadiff": {k: 0.0 for k in (
+        "trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found")}},
+        "ci95": {"deltadiff": {k: 0.0 for k in ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr",
+                                                "delta_psnr_t4", "psnr", "actor_found")}}})
+    assert "| deltadiff (median) |" in md and "delta_psnr per action class:" in md and "| 40.00 |" in md
 
 
 def _result(values: dict) -> dict:

@@ -3,6 +3,8 @@ the tiny foundation model's pretraining path equals its inference path, and the 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -325,6 +327,40 @@ def test_lucas_kanade_flow_recovers_a_shifted_texture(shift):
     flat = lucas_kanade(torch.full((1, 3, 64, 64), 0.5), LK_SCALES[0])  # no texture: eps keeps S invertible, flow 0
     assert torch.equal(flat, torch.zeros_like(flat))
     assert MotionStem("lkflow", 8, 16)(px).shape == (4, 64, 16)
+
+
+def _bar(cx: float, cy: float, angle: float, scale: float = 1.0, size: int = 64) -> torch.Tensor:
+    """A soft-edged 20×8 px bar centred at (cx, cy), turned by `angle` and scaled: grey [size, size] in [0, 1]."""
+    y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    u = (x - cx) * math.cos(angle) + (y - cy) * math.sin(angle)
+    v = -(x - cx) * math.sin(angle) + (y - cy) * math.cos(angle)
+    return torch.sigmoid(1.5 * (10 * scale - u.abs())) * torch.sigmoid(1.5 * (4 * scale - v.abs()))
+
+
+@pytest.mark.parametrize("place", [(20.0, 24.0), (44.0, 40.0)])
+@pytest.mark.parametrize("contrast", ["bright", "dark"])
+def test_lkmom_moments_tell_the_sense_of_a_turn_and_of_a_growth(place, contrast):
+    """`lkmom`'s moment channels summed over the frame: a bar turning one way or the other, off the frame's centre,
+    bright on dark or dark on bright, gives opposite signs of the angular moment; growing or shrinking, of the radial
+    one — what a mean over tokens can read, where the flow's own mean, curl and divergence cancel."""
+    from deltadiff.encoders.tiny import MotionStem, stem_inputs
+
+    def clip(angle_rate=0.0, growth=0.0):
+        frames = torch.stack([_bar(*place, 0.3 + angle_rate * t, 1.0 + growth * t) for t in range(5)])
+        frames = frames if contrast == "bright" else 1 - frames
+        return frames[None, :, None].expand(-1, -1, 3, -1, -1)
+
+    def moments(px):
+        inputs = stem_inputs(px, "lkmom")
+        assert inputs.shape == (1, 5, 7, 64, 64) and inputs[:, 0].abs().max() == 0
+        torch.testing.assert_close(inputs[:, :, :5], stem_inputs(px, "lk"))  # `lk` plus the two moments
+        return inputs[0, 1:, 5].sum((1, 2)), inputs[0, 1:, 6].sum((1, 2))  # per frame pair
+
+    ccw, cw = moments(clip(angle_rate=-0.12))[0], moments(clip(angle_rate=0.12))[0]  # y points down: +angle turns cw
+    assert (torch.sign(ccw) == -torch.sign(cw)).all() and (ccw.abs() > 1e-3).all()
+    grow, shrink = moments(clip(growth=0.08))[1], moments(clip(growth=-0.08))[1]
+    assert (grow < 0).all() and (shrink > 0).all()  # the products are −S·v: outward motion reads negative
+    assert MotionStem("lkmom", 8, 16)(clip()).shape == (5, 64, 16)
 
 
 def test_global_motion_target_drops_flow_blow_ups(monkeypatch):

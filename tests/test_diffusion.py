@@ -149,6 +149,26 @@ def test_sample_is_deterministic_by_seed(model):
         sample(model, context, delta, solver="ddpm")
 
 
+@torch.no_grad()
+def test_noise_scale_is_a_sampling_temperature(model):
+    _, context, delta = conditions(model.config)
+    kw = {"steps": 3, "solver": "euler"}
+    cold = [sample(model, context, delta, seeds=s, noise_scale=0.0, **kw) for s in ([1, 2], [5, 6])]
+    assert torch.equal(cold[0], cold[1])  # no noise: every seed gives the model's mean path
+    warm = sample(model, context, delta, seeds=[1, 2], **kw)
+    half = sample(model, context, delta, seeds=[1, 2], noise_scale=0.5, **kw)
+    assert torch.equal(warm, sample(model, context, delta, seeds=[1, 2], noise_scale=1.0, **kw))
+    assert not torch.allclose(half, warm, atol=1e-4) and not torch.allclose(half, cold[0], atol=1e-4)
+    # the same as passing the scaled noise itself
+    from deltadiff.diffusion.sampling import noise_from_seeds
+
+    cfg = model.config
+    noise = noise_from_seeds([1, 2], (cfg.frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size))
+    assert torch.allclose(half, sample(model, context, delta, noise=0.5 * noise, **kw), atol=1e-6)
+    with pytest.raises(ConfigError, match="noise scale"):
+        sample(model, context, delta, noise_scale=-1.0, **kw)
+
+
 @pytest.mark.parametrize("solver", list(SOLVERS))
 @torch.no_grad()
 def test_every_solver_runs_the_network(model, solver):

@@ -52,6 +52,7 @@ def create_command(
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps (default: the model's, e.g. 16)."),
     sampler: str = typer.Option(None, "--sampler", help="euler | heun | unipc (multistep; default: the model's)."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance scale on the demo's action δ (1: plain conditional, >1 stronger, 0 ignores the demo)."),
+    noise_scale: float = typer.Option(None, "--noise-scale", min=0.0, max=4.0, help="Sampling temperature: the starting noise is multiplied by it (default: the model's; 1 = the trained prior, lower is closer to the model's mean prediction)."),
     frames: int = typer.Option(None, "--frames", min=2, help="Output frames; must match the model (16 for the bundled one)."),
     demo_fps: float = typer.Option(None, "--demo-fps", min=0.1, help="Read the demo at this rate from --demo-start instead of spreading the model's frames over the whole demo."),
     demo_start: float = typer.Option(0.0, "--demo-start", min=0.0, help="Seconds into the demo where the action starts."),
@@ -73,7 +74,8 @@ def create_command(
     t0 = time.perf_counter()
     d = pipe.load_demo(demo, demo_fps, demo_start)
     c = pipe.load_context(context)
-    video = pipe.generate(d[None], c[None], [seed], steps=steps, sampler=sampler, guidance=guidance)[0]
+    video = pipe.generate(d[None], c[None], [seed], steps=steps, sampler=sampler, guidance=guidance,
+                          noise_scale=noise_scale)[0]
     fps = fps or pipe.config.fps
     write_video(out, video, fps)
     typer.echo(f"wrote {out} ({len(video)} frames, {video.shape[2]}×{video.shape[1]}, {time.perf_counter() - t0:.1f} s)")

@@ -194,6 +194,7 @@ def transfer(
     steps: int = typer.Option(None, "--steps", min=1, help="Sampler steps (default: the model's)."),
     sampler: str = typer.Option(None, "--sampler", help="euler | heun | unipc (default: the model's)."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance on δ (default: the model's)."),
+    noise_scale: float = typer.Option(None, "--noise-scale", min=0.0, max=4.0, help="Sampling temperature: the starting noise is multiplied by it (default: the model's; 1 = the trained prior)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     device: str = typer.Option(None, "--device"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -218,11 +219,12 @@ def transfer(
         none_pipe = pipe.with_generator(none_generator, "none")
     t0 = time.perf_counter()
     result = evaluate_transfer(pipe, n_triples, none_pipe=none_pipe, batch_size=batch_size, steps=steps,
-                               sampler=sampler, guidance=guidance)
+                               sampler=sampler, guidance=guidance, noise_scale=noise_scale)
     result["command"] = "deltadiff eval transfer " + " ".join(sys.argv[3:])
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["settings"] = {"steps": steps or pipe.config.steps, "sampler": sampler or pipe.config.sampler,
                           "guidance": pipe.config.guidance if guidance is None else guidance,
+                          "noise_scale": pipe.config.noise_scale if noise_scale is None else noise_scale,
                           "precision": pipe.action_encoder.encoder.resolved_precision}
     _write_transfer(out, result)
     typer.echo(report_markdown(result))
@@ -269,6 +271,7 @@ def benchmark(
     steps: int = typer.Option(3, "--steps", min=1, help="Sampler steps for the model's methods (3 Euler steps keep the 200-triple default within 15 min on 2 CPU cores; the models' own default is in pipeline.json)."),
     sampler: str = typer.Option("euler", "--sampler", help="euler | heun | unipc."),
     guidance: float = typer.Option(None, "--guidance", help="Guidance on δ (default: the model's)."),
+    noise_scale: float = typer.Option(None, "--noise-scale", min=0.0, max=4.0, help="Sampling temperature: the starting noise is multiplied by it (default: the model's; 1 = the trained prior)."),
     fvd: bool = typer.Option(True, "--fvd/--no-fvd", help="FVD and ECS (I3D; the slowest part on a CPU)."),
     fid: bool = typer.Option(True, "--fid/--no-fid", help="FID on the frames given by --fid-frames."),
     fvd_n: int = typer.Option(24, "--fvd-n", min=2, help="FVD/ECS on the first N triples (I3D costs ~1 s per clip on 2 CPU cores; 0 is not allowed, give --n to use all)."),
@@ -315,7 +318,7 @@ def benchmark(
     for m in missing:
         typer.echo(f"note: no generator for {m} (give {ABLATION_FLAGS[m]}); that row is left out", err=True)
     pipe = _load(checkpoint, device, precision=precision)
-    kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
+    kw = {"steps": steps, "sampler": sampler, "guidance": guidance, "noise_scale": noise_scale}
     use = {m: gens[m] if m in chosen and m not in missing else None for m in gens}
     model = model_methods(pipe, none_generator=use["none_bottleneck"], temporal_norm_generator=use["temporal_norm"], **kw)
     table = {**model, **BASELINES}
@@ -328,6 +331,7 @@ def benchmark(
     result["command"] = "deltadiff eval benchmark " + " ".join(sys.argv[3:])
     result["settings"].update({"steps": steps or cfg.steps, "sampler": sampler or cfg.sampler,
                                "guidance": cfg.guidance if guidance is None else guidance,
+                               "noise_scale": cfg.noise_scale if noise_scale is None else noise_scale,
                                "model": str(checkpoint or "models/cpu-default"), "left_out": missing,
                                "precision": pipe.action_encoder.encoder.resolved_precision})  # δ's encoder and P
     written = write_report(result, shown, out, fps=cfg.fps)
@@ -336,7 +340,8 @@ def benchmark(
 
         view = transfer_view(result, n_triples)
         view.update(command=result["command"], seconds=result["seconds"]["total"],
-                    settings={k: result["settings"][k] for k in ("steps", "sampler", "guidance", "model", "precision")})
+                    settings={k: result["settings"][k] for k in ("steps", "sampler", "guidance", "noise_scale", "model",
+                                                                 "precision")})
         written += _write_transfer(transfer_json, view)
     typer.echo(report_markdown(result).split("\n## ")[0])
     typer.echo(f"wrote {len(written)} files to {out} ({result['seconds']['total']:.0f} s)")

@@ -128,12 +128,17 @@ def guided(model, context: torch.Tensor, delta: torch.Tensor, scale_delta: float
 @torch.no_grad()
 def sample(model, context: torch.Tensor, delta: torch.Tensor, *, seeds: Sequence[int] | None = None,
            noise: torch.Tensor | None = None, steps: int = 16, solver: str = "heun", shift: float = 1.0,
-           scale_delta: float = 1.0, scale_context: float = 1.0, callback: Callback | None = None) -> torch.Tensor:
+           scale_delta: float = 1.0, scale_context: float = 1.0, noise_scale: float = 1.0,
+           callback: Callback | None = None) -> torch.Tensor:
     """Future-frame latents [B, T, C, h, w] for context latents [B, C, h, w] and action latents δ [B, T', N, D].
 
-    Noise comes from `noise` [B, T, C, h, w], else from per-sample `seeds` (default 0..B−1)."""
+    Noise comes from `noise` [B, T, C, h, w], else from per-sample `seeds` (default 0..B−1); either is multiplied by
+    `noise_scale`, a sampling temperature (1: the prior the model was trained from; below 1 the samples move toward
+    the model's mean prediction, 0: one video for every seed)."""
     if solver not in SOLVERS:
         raise ConfigError(f"unknown sampler {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if not 0 <= noise_scale <= 4:
+        raise ConfigError(f"noise scale must lie in [0, 4] (1: the trained prior), got {noise_scale}")
     cfg = getattr(model, "module", model).config
     b = context.shape[0]
     if noise is None:
@@ -143,4 +148,4 @@ def sample(model, context: torch.Tensor, delta: torch.Tensor, *, seeds: Sequence
         shape = (cfg.frames, cfg.latent_channels, cfg.latent_size, cfg.latent_size)
         noise = noise_from_seeds(seeds, shape, context.device, context.dtype)
     denoise = guided(model, context, delta, scale_delta, scale_context)
-    return SOLVERS[solver](denoise, noise, schedule(steps, shift), callback)
+    return SOLVERS[solver](denoise, noise * noise_scale if noise_scale != 1 else noise, schedule(steps, shift), callback)

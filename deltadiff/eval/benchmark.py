@@ -12,7 +12,7 @@ Metrics, per method:
   the frames `fid_frames`), with a 95% bootstrap interval over triples (percentile half-width). Both are biased at
   small n: compare methods at the same n only.
 The report: report.json, report.md (methods × metrics, then every metric where deltadiff is not the best, stated),
-plots/metrics.png (bars with CIs), plots/per_class.png (trajectory error and direction accuracy per action class),
+plots/metrics.png (bars with CIs), plots/per_class.png (path metrics, leakage, PSNR and ΔPSNR per action class),
 samples/triple_XXX.png (demo | context | each method | ground truth, one row each) and samples/triple_000.mp4.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from deltadiff.data.world import World, seed_for
-from deltadiff.eval.transfer import score
+from deltadiff.eval.transfer import PER_CLASS, score
 from deltadiff.progress import Progress
 
 # name → (better, unit, what); the report's column order
@@ -44,7 +44,6 @@ METRICS = {
     "fid": ("↓", "", "Inception Fréchet distance to the targets' frames"),
     "actor_found": ("↑", "", "share of frames where the actor's marker is found"),
 }
-PER_CLASS = ("trajectory_error", "direction_accuracy", "leakage")
 
 
 def _ci(v: np.ndarray) -> float:
@@ -95,7 +94,8 @@ def collect(methods: dict, world: World, n: int, *, batch_size: int = 8, seed: i
 
 
 def summarise(rows: dict, classes: list[str], metrics=None) -> dict:
-    """Mean and 95% CI of each per-triple metric (non-finite values left out and counted), and per-class means."""
+    """Mean, 95% CI and median of each per-triple metric (non-finite values left out and counted), and per-class
+    means."""
     out = {"methods": {}, "per_class": {}, "dropped": {}}
     for name, rs in rows.items():
         keys = [k for k in (metrics or METRICS) if rs and k in rs[0]]
@@ -105,7 +105,8 @@ def summarise(rows: dict, classes: list[str], metrics=None) -> dict:
             ok = v[np.isfinite(v)]
             if len(ok) < len(v):
                 out["dropped"].setdefault(name, {})[k] = int(len(v) - len(ok))
-            out["methods"][name][k] = {"mean": float(ok.mean()) if len(ok) else float("nan"), "ci95": _ci(ok)}
+            out["methods"][name][k] = {"mean": float(ok.mean()) if len(ok) else float("nan"), "ci95": _ci(ok),
+                                       "median": float(np.median(ok)) if len(ok) else float("nan")}
         for c in sorted(set(classes)):
             idx = [i for i, cc in enumerate(classes) if cc == c]
             out["per_class"][name][c] = {k: float(np.nanmean([rs[i][k] for i in idx])) for k in PER_CLASS if k in keys}
@@ -198,6 +199,17 @@ def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int 
 # ---- the report ---------------------------------------------------------------------------------------------------
 
 
+def _value(k: str, v: float) -> str:
+    """One number of metric k without its interval (per-class and median tables)."""
+    if not math.isfinite(v):
+        return "n/a"
+    if k in ("direction_accuracy", "actor_found", "leakage"):
+        return f"{100 * v:.{2 if k == 'leakage' else 0}f}%"
+    if k.startswith("delta_psnr"):
+        return f"{v:+.2f}"
+    return f"{v:.3f}" if k in ("ssim", "ecs") else f"{v:.1f}" if k in ("fvd", "fid") else f"{v:.2f}"
+
+
 def _fmt(k: str, m: dict | None) -> str:
     if m is None:
         return "—"
@@ -243,7 +255,8 @@ def _settings_line(result: dict) -> str:
     st = result.get("settings", {})
     parts = []
     if "sampler" in st:
-        parts.append(f"model methods sampled with {st['sampler']}, {st['steps']} steps, guidance {st['guidance']} on δ")
+        parts.append(f"model methods sampled with {st['sampler']}, {st['steps']} steps, guidance {st['guidance']} on δ"
+                     + (f", noise scale {st['noise_scale']}" if st.get("noise_scale", 1.0) != 1.0 else ""))
     if st.get("fvd"):
         parts.append(f"FVD and ECS on the first {st['fvd_triples']} triples (16-frame clips)")
     if st.get("fid"):
@@ -281,8 +294,15 @@ def report_markdown(result: dict) -> str:
         lines += ["", f"## {k} per action class", "", "| method | " + " | ".join(classes) + " |",
                   "|---" * (len(classes) + 1) + "|"]
         for name, pc in result["per_class"].items():
-            f = (lambda v: f"{100 * v:.0f}%") if k != "trajectory_error" else (lambda v: f"{v:.1f}")
-            lines.append(f"| `{name}` | " + " | ".join(f(pc[c][k]) if k in pc.get(c, {}) else "—" for c in classes) + " |")
+            lines.append(f"| `{name}` | " + " | ".join(_value(k, pc[c][k]) if k in pc.get(c, {}) else "—" for c in classes) + " |")
+    medians = {name: {k: m[k]["median"] for k in keys if "median" in m.get(k, {})} for name, m in methods.items()}
+    mkeys = [k for k in keys if any(k in m for m in medians.values())]
+    if mkeys:  # older reports have no medians
+        lines += ["", "## Medians over triples", "", "A few triples can move a mean a long way (ΔPSNR of a `still` demo "
+                  "whose output keeps the context: tens of dB); the median is the typical triple.", "",
+                  "| method | " + " | ".join(mkeys) + " |", "|---" * (len(mkeys) + 1) + "|"]
+        for name, m in medians.items():
+            lines.append(f"| `{name}` | " + " | ".join(_value(k, m[k]) if k in m else "—" for k in mkeys) + " |")
     s = result["seconds"]
     lines += ["", f"Triples per class: {json.dumps(result['classes'])}.",
               (f"Time: {s['total']:.0f} s in all ({s['methods_and_scoring']:.0f} s running and scoring the methods, "
@@ -336,8 +356,8 @@ def write_plots(result: dict, folder: Path) -> list[Path]:
             if np.isfinite(v):
                 r, g, b_, _ = im.cmap(im.norm(v))  # dark text on light cells, light text on dark ones
                 ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b_ > 0.5 else "white"
-                ax.text(j, i, f"{v:.2f}" if k != "trajectory_error" else f"{v:.1f}", ha="center", va="center",
-                        fontsize=6, color=ink)
+                ax.text(j, i, f"{v:.1f}" if k in ("trajectory_error", "delta_psnr", "psnr") else f"{v:.2f}",
+                        ha="center", va="center", fontsize=6, color=ink)
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
     paths.append(folder / "per_class.png")

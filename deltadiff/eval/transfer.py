@@ -29,6 +29,9 @@ from deltadiff.eval.world_metrics import (
 )
 
 METRICS = ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found")
+# also reported per action class: the mean ΔPSNR is a mean of per-triple log ratios, and a few classes carry much of
+# it (a `still` demo's output stays near the context: tens of dB), so it is read beside its classes and its median
+PER_CLASS = ("trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "psnr")
 
 
 def _psnr_frame(a: np.ndarray, b: np.ndarray, t: int) -> float:
@@ -64,7 +67,8 @@ def score(generated: np.ndarray, mismatched: np.ndarray, demo: np.ndarray, targe
 
 
 def evaluate_transfer(pipe, n_triples: int = 200, *, none_pipe=None, batch_size: int = 8, steps: int | None = None,
-                      sampler: str | None = None, guidance: float | None = None, seed: int = 0) -> dict:
+                      sampler: str | None = None, guidance: float | None = None, noise_scale: float | None = None,
+                      seed: int = 0) -> dict:
     """Run every method on the first `n_triples` held-out mismatched pairs; return means, 95% CIs and per-class means.
 
     The loop is the benchmark harness's (benchmark.collect) with only the model's methods and the world metrics."""
@@ -73,7 +77,7 @@ def evaluate_transfer(pipe, n_triples: int = 200, *, none_pipe=None, batch_size:
 
     cfg = pipe.config
     world = World(WorldConfig(height=cfg.size, width=cfg.size, frames=cfg.frames, fps=cfg.fps))
-    kw = {"steps": steps, "sampler": sampler, "guidance": guidance}
+    kw = {"steps": steps, "sampler": sampler, "guidance": guidance, "noise_scale": noise_scale}
     methods = model_methods(pipe, none_generator=none_pipe, **kw)
     got = collect(methods, world, n_triples, batch_size=batch_size, seed=seed)
     return transfer_view(summarise(got["rows"], got["classes"], METRICS), n_triples)
@@ -83,21 +87,34 @@ TRANSFER_METHODS = ("deltadiff", "null_action", "none_bottleneck")
 
 
 def transfer_view(summary: dict, n_triples: int) -> dict:
-    """The transfer report's shape (means, 95% CIs, per-class path metrics) from a benchmark summary: the model's
+    """The transfer report's shape (means, 95% CIs, medians, per-class means) from a benchmark summary: the model's
     methods and the world metrics only. `eval transfer` and `eval benchmark --transfer-json` both write this."""
     rows = {m: r for m, r in summary["methods"].items() if m in TRANSFER_METHODS}
-    return {"n_triples": n_triples,
-            "methods": {m: {k: r[k]["mean"] for k in METRICS if k in r} for m, r in rows.items()},
-            "ci95": {m: {k: r[k]["ci95"] for k in METRICS if k in r} for m, r in rows.items()},
-            "per_class": {m: {c: {k: v for k, v in r.items() if k in ("trajectory_error", "direction_accuracy")}
-                              for c, r in pc.items()} for m, pc in summary["per_class"].items() if m in rows}}
+    view = {"n_triples": n_triples}
+    for part in ("mean", "ci95", "median"):
+        view["methods" if part == "mean" else part] = {m: {k: r[k][part] for k in METRICS if k in r and part in r[k]}
+                                                       for m, r in rows.items()}
+    view["per_class"] = {m: {c: {k: v for k, v in r.items() if k in PER_CLASS} for c, r in pc.items()}
+                         for m, pc in summary["per_class"].items() if m in rows}
+    return view
 
 
 def report_markdown(result: dict) -> str:
-    """The methods × metrics table (mean ± 95% CI)."""
+    """The methods × metrics table (mean ± 95% CI, then the median), and ΔPSNR / trajectory error per action class."""
     heads = ["trajectory_error", "direction_accuracy", "leakage", "delta_psnr", "delta_psnr_t4", "psnr", "actor_found"]
     lines = ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
     for name, m in result["methods"].items():
-        ci = result["ci95"][name]
+        ci, med = result["ci95"][name], result.get("median", {}).get(name, {})
         lines.append(f"| {name} | " + " | ".join(f"{m[k]:.3f} ± {ci[k]:.3f}" for k in heads) + " |")
+        if med:
+            lines.append(f"| {name} (median) | " + " | ".join(f"{med[k]:.3f}" if k in med else "—" for k in heads) + " |")
+    pc = result.get("per_class", {})
+    classes = sorted(next(iter(pc.values()), {}))
+    for k in ("delta_psnr", "trajectory_error"):
+        if not any(k in r for m in pc.values() for r in m.values()):
+            continue
+        lines += ["", f"{k} per action class:", "", "| method | " + " | ".join(classes) + " |",
+                  "|---" * (len(classes) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(f"{m[c][k]:.2f}" if k in m.get(c, {}) else "—" for c in classes) + " |"
+                  for name, m in pc.items()]
     return "\n".join(lines) + "\n"

@@ -50,6 +50,7 @@ class PipelineConfig:
     guidance: float = 2.0  # classifier-free guidance scale on δ (1: none; 0: ignore δ)
     context_guidance: float = 1.0  # guidance scale on the context
     shift: float = 1.0  # time-schedule shift of the sampler
+    noise_scale: float = 1.0  # sampling temperature: the starting noise is multiplied by it (docs/results.md)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -169,7 +170,8 @@ class DeltaDiffusionPipeline:
     @torch.no_grad()
     def generate(self, demos: np.ndarray, contexts: np.ndarray, seeds: list[int], *, steps: int | None = None,
                  sampler: str | None = None, guidance: float | None = None, context_guidance: float | None = None,
-                 drop_delta: bool = False, delta: torch.Tensor | None = None, progress=None) -> np.ndarray:
+                 noise_scale: float | None = None, drop_delta: bool = False, delta: torch.Tensor | None = None,
+                 progress=None) -> np.ndarray:
         """Batched core: demos uint8 [B, T, S, S, 3], contexts uint8 [B, S, S, 3] → uint8 [B, frames, S, S, 3].
 
         `drop_delta` generates with δ dropped (the null-action baseline: guidance scale 0 on δ is exactly the
@@ -179,6 +181,7 @@ class DeltaDiffusionPipeline:
         steps, sampler = steps or cfg.steps, sampler or cfg.sampler
         guidance = cfg.guidance if guidance is None else guidance
         context_guidance = cfg.context_guidance if context_guidance is None else context_guidance
+        noise_scale = cfg.noise_scale if noise_scale is None else noise_scale
         if sampler not in SOLVERS:
             raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SOLVERS)}")
         dev = self.device
@@ -189,7 +192,8 @@ class DeltaDiffusionPipeline:
             delta = self.action_encoder.encode(video)
         delta = delta.to(dev, context_latent.dtype)
         latents = sample(self.generator, context_latent, delta, seeds=seeds, steps=steps, solver=sampler, shift=cfg.shift,
-                         scale_delta=0.0 if drop_delta else guidance, scale_context=context_guidance, callback=progress)
+                         scale_delta=0.0 if drop_delta else guidance, scale_context=context_guidance,
+                         noise_scale=noise_scale, callback=progress)
         video = self.autoencoder.decode(latents)  # [B, frames-1, 3, S, S]
         out = np.stack([tensor_to_frames(v) for v in video.float().cpu()])
         return np.concatenate([np.asarray(contexts)[:, None], out], 1)  # the given context is frame 0
