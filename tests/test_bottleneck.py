@@ -337,30 +337,38 @@ def _bar(cx: float, cy: float, angle: float, scale: float = 1.0, size: int = 64)
     return torch.sigmoid(1.5 * (10 * scale - u.abs())) * torch.sigmoid(1.5 * (4 * scale - v.abs()))
 
 
-@pytest.mark.parametrize("place", [(20.0, 24.0), (44.0, 40.0)])
 @pytest.mark.parametrize("contrast", ["bright", "dark"])
-def test_lkmom_moments_tell_the_sense_of_a_turn_and_of_a_growth(place, contrast):
-    """`lkmom`'s moment channels summed over the frame: a bar turning one way or the other, off the frame's centre,
-    bright on dark or dark on bright, gives opposite signs of the angular moment; growing or shrinking, of the radial
-    one — what a mean over tokens can read, where the flow's own mean, curl and divergence cancel."""
+def test_lkmom_moments_tell_the_sense_of_a_turn_and_of_a_growth(contrast):
+    """`lkmom`'s moment channels summed over the frame: a bar turning one way or the other, bright on dark or dark on
+    bright, gives opposite signs of the angular moment; growing or shrinking, of the radial one — what a mean over
+    tokens can read, where the flow's own mean, curl and divergence cancel. Taken about where the change is, they do
+    not depend on where the bar is, and a bar moving straight off the frame's centre has next to no angular moment
+    (about the frame's centre it would have as much as the turn)."""
     from deltadiff.encoders.tiny import MotionStem, stem_inputs
 
-    def clip(angle_rate=0.0, growth=0.0):
-        frames = torch.stack([_bar(*place, 0.3 + angle_rate * t, 1.0 + growth * t) for t in range(5)])
-        frames = frames if contrast == "bright" else 1 - frames
-        return frames[None, :, None].expand(-1, -1, 3, -1, -1)
-
-    def moments(px):
+    def moments(frames):
+        px = (frames if contrast == "bright" else 1 - frames)[None, :, None].expand(-1, -1, 3, -1, -1)
         inputs = stem_inputs(px, "lkmom")
         assert inputs.shape == (1, 5, 7, 64, 64) and inputs[:, 0].abs().max() == 0
         torch.testing.assert_close(inputs[:, :, :5], stem_inputs(px, "lk"))  # `lk` plus the two moments
         return inputs[0, 1:, 5].sum((1, 2)), inputs[0, 1:, 6].sum((1, 2))  # per frame pair
 
-    ccw, cw = moments(clip(angle_rate=-0.12))[0], moments(clip(angle_rate=0.12))[0]  # y points down: +angle turns cw
-    assert (torch.sign(ccw) == -torch.sign(cw)).all() and (ccw.abs() > 1e-3).all()
-    grow, shrink = moments(clip(growth=0.08))[1], moments(clip(growth=-0.08))[1]
-    assert (grow < 0).all() and (shrink > 0).all()  # the products are −S·v: outward motion reads negative
-    assert MotionStem("lkmom", 8, 16)(clip()).shape == (5, 64, 16)
+    def clip(place, angle_rate=0.0, growth=0.0, step=(0.0, 0.0)):
+        return torch.stack([_bar(place[0] + step[0] * t, place[1] + step[1] * t, 0.3 + angle_rate * t, 1.0 + growth * t)
+                            for t in range(5)])
+
+    turns = {}
+    for place in ((20.0, 24.0), (44.0, 40.0)):
+        ccw, cw = moments(clip(place, angle_rate=-0.12))[0], moments(clip(place, angle_rate=0.12))[0]  # y down: +angle is cw
+        assert (torch.sign(ccw) == -torch.sign(cw)).all() and (ccw.abs() > 1e-3).all()
+        grow, shrink = moments(clip(place, growth=0.08))[1], moments(clip(place, growth=-0.08))[1]
+        assert (grow < 0).all() and (shrink > 0).all()  # the products are −S·v: outward motion reads negative
+        straight = moments(clip(place, step=(1.5, 1.0)))[0]
+        assert (straight.abs() < 0.01 * cw.abs()).all()
+        turns[place] = (cw, grow)
+    for a, b in zip(*turns.values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)  # the same motion elsewhere in the frame
+    assert MotionStem("lkmom", 8, 16)(clip((20.0, 24.0))[None, :, None].expand(-1, -1, 3, -1, -1)).shape == (5, 64, 16)
 
 
 def test_global_motion_target_drops_flow_blow_ups(monkeypatch):

@@ -199,30 +199,35 @@ def run_benchmark(methods: dict, world: World, n: int = 200, *, batch_size: int 
 # ---- the report ---------------------------------------------------------------------------------------------------
 
 
-def _value(k: str, v: float) -> str:
+PERCENT = ("direction_accuracy", "actor_found", "leakage")
+
+
+def _digits(k: str, table: bool = False) -> int:
+    """Decimals for metric k (percentages in per cent): leakage is a small share, two decimals keep methods apart;
+    the per-class and median tables (`table`) show other percentages whole."""
+    if k in PERCENT:
+        return 2 if k == "leakage" else (0 if table else 1)
+    return 3 if k in ("ssim", "ecs") else 1 if k in ("fvd", "fid") else 2
+
+
+def _value(k: str, v: float, table: bool = True) -> str:
     """One number of metric k without its interval (per-class and median tables)."""
     if not math.isfinite(v):
         return "n/a"
-    if k in ("direction_accuracy", "actor_found", "leakage"):
-        return f"{100 * v:.{2 if k == 'leakage' else 0}f}%"
-    if k.startswith("delta_psnr"):
-        return f"{v:+.2f}"
-    return f"{v:.3f}" if k in ("ssim", "ecs") else f"{v:.1f}" if k in ("fvd", "fid") else f"{v:.2f}"
+    d = _digits(k, table)
+    if k in PERCENT:
+        return f"{100 * v:.{d}f}%"
+    return f"{v:+.{d}f}" if k.startswith("delta_psnr") else f"{v:.{d}f}"
 
 
 def _fmt(k: str, m: dict | None) -> str:
+    """Mean ± 95% CI of metric k (the main table)."""
     if m is None:
         return "—"
-    mean, ci = m["mean"], m["ci95"]
-    if not math.isfinite(mean):
+    if not math.isfinite(m["mean"]):
         return "n/a"
-    pct = k in ("direction_accuracy", "actor_found", "leakage")
-    if pct:
-        d = 2 if k == "leakage" else 1  # leakage is a small share: two decimals keep methods apart
-        return f"{100 * mean:.{d}f}% ± {100 * ci:.{d}f}"
-    digits = 3 if k in ("ssim", "ecs") else (2 if k not in ("fvd", "fid") else 1)
-    sign = "+" if k.startswith("delta_psnr") and mean >= 0 else ""
-    return f"{sign}{mean:.{digits}f} ± {ci:.{digits}f}"
+    d, scale = _digits(k), 100 if k in PERCENT else 1
+    return f"{_value(k, m['mean'], table=False)} ± {scale * m['ci95']:.{d}f}"
 
 
 def best_method(result: dict, k: str) -> str | None:
