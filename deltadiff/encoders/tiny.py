@@ -55,12 +55,6 @@ class TinyFoundationConfig:
     # their mean over tokens is the frame's angular and radial moment of the flow, which holds which way a turn goes
     # and whether the actor grows where the mean flow, curl and divergence cancel; 0 = none
     moment_weight: float = 0.0
-    # weight of the local rigid-motion target: z_t regresses how the moving pixels around its patch turn and grow
-    # (`rigid_targets`: an affine fit of the Farnebäck flow over the 3×3 patches around the token, weighted by how fast
-    # each pixel moves; its rotation and growth rates and their magnitudes, times the window's moving share). A turn's
-    # sense is the same at every token of a turning actor, so it survives the mean over tokens, where the flow's mean
-    # and curl over the frame cancel; 0 = none
-    rigid_weight: float = 0.0
     # weight of the clip-level motion target: the *mean over tokens* of z_t regresses a summary of the frame pair's
     # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
     # grows, and the squares of these); 0 = none
@@ -180,52 +174,6 @@ def moment_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: to
 def uint8_clips(pixels: torch.Tensor) -> np.ndarray:
     """Pixels [B, T, 3, H, W] in [0, 1] → uint8 clips [B, T, H, W, 3], the layout the flow code (OpenCV) reads."""
     return (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
-
-
-RIGID_DIM = 8  # per token: rotation, growth, |rotation|, |growth| to the next frame, then from the previous one
-
-
-def rigid_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: torch.Tensor | None = None,
-                  window: int = 3, eps: float = 4.0) -> torch.Tensor:
-    """Per-token local rigid motion, [B, T−1, N, RIGID_DIM] for pixels [B, T, 3, H, W] in [0, 1]: for each consecutive
-    pair, the least-squares affine flow (u, v) = A·(x − x̄, y − ȳ) + b of the pixels in the `window`×`window` patches
-    around the token, each pixel weighted by w = max(|F| − ¼ px, 0) (what moves; Farnebäck flow, `clip_flows`), with
-    `eps` px² added to the coordinates' covariance; its rotation rate ½(A₂₁ − A₁₂) (y down: positive = clockwise on
-    screen), growth rate ½(A₁₁ + A₂₂), and their magnitudes, each times the window's moving share Σw / area;
-    forward then backward.
-
-    Why: the probe misses turns and growths (`rotate_cw` ↔ `rotate_ccw`, `grow` ↔ `shrink`) because every read-out of
-    the mean token tried so far cancels their sense — the flow's mean and curl over a still frame by Stokes, the
-    moments about the frame's centre by depending on where the token is. A rigid turn has the same rotation rate at
-    every point of the actor, so a token that regresses its neighbourhood's rate holds the sense wherever it sits, and
-    the mean over tokens keeps it (area × rate). Summed over a clip the target's mean over tokens has the class's sign
-    in 81 / 87 % of `rotate_cw` / `rotate_ccw` and 91 / 82 % of `grow` / `shrink` held-out clips (600 clips, docs/results.md,
-    twenty-third session)."""
-    p = config.patch_size
-    flows = clip_flows(pixels) if flows is None else flows  # [B, 2, T−1, H, W, 2] pixels
-    b, d, t, h, w, _ = flows.shape
-    f = flows.flatten(0, 2).permute(0, 3, 1, 2).float()  # [B·2·(T−1), 2, H, W]
-    u, v = f[:, :1], f[:, 1:]
-    weight = (f.norm(dim=1, keepdim=True) - 0.25).clamp_min(0)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=f.device),
-                            torch.arange(w, dtype=torch.float32, device=f.device), indexing="ij")
-    x, y = xs.expand_as(u), ys.expand_as(u)
-    k = window * p
-    total = F.avg_pool2d(weight, k, stride=p, padding=(window - 1) // 2 * p) * k * k + 1e-6  # zero padding counts
-
-    def mean(a):  # weighted mean over each token's window
-        return F.avg_pool2d(weight * a, k, stride=p, padding=(window - 1) // 2 * p) * k * k / total
-
-    mx, my, mu, mv = mean(x), mean(y), mean(u), mean(v)
-    cxx, cyy, cxy = mean(x * x) - mx * mx + eps, mean(y * y) - my * my + eps, mean(x * y) - mx * my
-    cxu, cyu, cxv, cyv = mean(x * u) - mx * mu, mean(y * u) - my * mu, mean(x * v) - mx * mv, mean(y * v) - my * mv
-    det = cxx * cyy - cxy * cxy  # A's rows (u, v) = (cov with x, cov with y) · C⁻¹
-    a11, a12 = (cxu * cyy - cyu * cxy) / det, (cyu * cxx - cxu * cxy) / det
-    a21, a22 = (cxv * cyy - cyv * cxy) / det, (cyv * cxx - cxv * cxy) / det
-    share = total / (k * k)
-    rot, grow = 0.5 * (a21 - a12) * share, 0.5 * (a11 + a22) * share
-    out = torch.cat([rot, grow, rot.abs(), grow.abs()], 1)  # [B·2·(T−1), 4, H/p, W/p]
-    return rearrange(out, "(b d t) c y x -> b t (y x) (d c)", b=b, d=d).to(pixels.dtype)
 
 
 def clip_flows(pixels: torch.Tensor, backward: bool = True) -> torch.Tensor:
@@ -590,10 +538,6 @@ class MaskedVideoModel(nn.Module):
         if config.moment_weight:  # zero-initialised: start at "no motion"
             self.moment_head = nn.Linear(c, MOMENT_DIM)
             nn.init.zeros_(self.moment_head.weight), nn.init.zeros_(self.moment_head.bias)
-        self.rigid_head = None
-        if config.rigid_weight:  # zero-initialised: start at "no motion"
-            self.rigid_head = nn.Linear(c, RIGID_DIM)
-            nn.init.zeros_(self.rigid_head.weight), nn.init.zeros_(self.rigid_head.bias)
         self.global_head = None
         if config.global_weight:  # reads the mean token: forward pair (t, t+1), then (t−1, t)
             self.global_head = nn.Linear(c, 2 * global_dim(config))
@@ -644,8 +588,7 @@ class MaskedVideoLoss:
             loss = loss + self.motion_weight * motion
         per_token = [(head, targets, weight) for head, targets, weight in (
             (model.flow_head, flow_targets, model.config.flow_weight),
-            (model.moment_head, moment_targets, model.config.moment_weight),
-            (model.rigid_head, rigid_targets, model.config.rigid_weight)) if head is not None and t > 1]
+            (model.moment_head, moment_targets, model.config.moment_weight)) if head is not None and t > 1]
         flows = clip_flows(pixels) if per_token else None  # one Farnebäck pass for every flow target
         for head, targets, weight in per_token:  # z_t: its patch's target to the next frame, and from the previous one
             target = targets(pixels, model.config, flows).float()
