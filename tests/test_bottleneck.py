@@ -464,20 +464,3 @@ def test_moment_target_holds_turn_and_growth_in_the_mean_token(motion):
         video = torch.rand(1, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
         MaskedVideoLoss(0.5, 0.0, norm_pix=False)(model, video, generator=torch.Generator().manual_seed(0)).backward()
         assert model.moment_head.weight.grad.abs().sum() > 0
-
-
-def test_appearance_target_reads_colour_and_edge_orientation():
-    """Vertical stripes put their edge energy in the orientation bin of horizontal gradients (k = 0), horizontal
-    stripes in the bin of vertical ones (k = 4); a flat frame has no edges; the colour numbers are the channels' mean
-    and spread."""
-    from deltadiff.encoders.tiny import APPEARANCE_DIM, appearance_targets
-
-    stripes = (torch.arange(32) // 4 % 2).float()
-    vertical = stripes[None, :].expand(32, 32)
-    frames = torch.stack([vertical.expand(3, 32, 32), vertical.T.expand(3, 32, 32), torch.full((3, 32, 32), 0.25)])
-    a = appearance_targets(frames[None])  # [1, 3 frames, APPEARANCE_DIM]
-    assert a.shape == (1, 3, APPEARANCE_DIM)
-    hist = a[0, :, 6:14]
-    assert hist[0].argmax() == 0 and hist[1].argmax() == 4 and hist[0, 0] > 10 * hist[0, 4]
-    assert torch.allclose(hist[2], torch.zeros(8)) and torch.allclose(a[0, 2, 14:], torch.zeros(4))
-    assert torch.allclose(a[0, 2, :3], torch.full((3,), 0.25)) and torch.allclose(a[0, 0, :3], torch.full((3,), 0.5))

@@ -59,10 +59,6 @@ class TinyFoundationConfig:
     # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
     # grows, and the squares of these); 0 = none
     global_weight: float = 0.0
-    # weight of the clip-level appearance target: the mean token of z_t regresses a summary of frame t's look
-    # (`appearance_targets`: mean and spread of each colour channel, an 8-bin histogram of edge orientations, edge
-    # energy at two scales), as a video foundation model's features hold what a scene looks like; 0 = none
-    appearance_weight: float = 0.0
     global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
     # the clip-level target also holds the moving foreground's moments against the clip's temporal-median background
     # (`foreground_targets`): "none"; "moments" (where the actor is, how big, its spread, how far it has gone since
@@ -178,36 +174,6 @@ def moment_targets(pixels: torch.Tensor, config: TinyFoundationConfig, flows: to
 def uint8_clips(pixels: torch.Tensor) -> np.ndarray:
     """Pixels [B, T, 3, H, W] in [0, 1] → uint8 clips [B, T, H, W, 3], the layout the flow code (OpenCV) reads."""
     return (pixels.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
-
-
-APPEARANCE_DIM = 18  # per frame: mean and std of R, G, B; 8 orientation bins; mean |∇| and mean |∇|² at 1× and 2×
-
-
-def appearance_targets(pixels: torch.Tensor, bins: int = 8) -> torch.Tensor:
-    """A summary of each frame's look, [B, T, APPEARANCE_DIM] for pixels [B, T, 3, H, W] in [0, 1]: the mean and
-    standard deviation of each colour channel; the grey frame's gradient magnitude binned by unsigned orientation
-    (|∇|·max(cos 2(θ − k·π/8), 0)², k = 0..7, averaged over the frame); mean |∇| and |∇|² at full and half resolution.
-
-    Why: the bottleneck exists because a video foundation model's z holds the look of the scene (the paper's premise);
-    the tiny model's z holds less of it than its own per-frame features (docs/results.md, twenty-third session), so
-    `none` sits at chance on the background probe and there is nothing for δ to remove. A linear probe on these
-    numbers reads the world's background family at 58–60 % (chance 18 %), its actor's colour and shape at chance."""
-    b, t = pixels.shape[:2]
-    x = pixels.detach().float().flatten(0, 1)
-    grey = x.mean(1, keepdim=True)
-    kx = torch.tensor([[-0.5, 0.0, 0.5]], device=x.device).view(1, 1, 1, 3)
-    feats = [x.mean((2, 3)), x.std((2, 3))]
-    for scale in (1, 2):
-        g = F.avg_pool2d(grey, scale) if scale > 1 else grey
-        gx = F.conv2d(F.pad(g, (1, 1, 0, 0), mode="replicate"), kx)
-        gy = F.conv2d(F.pad(g, (0, 0, 1, 1), mode="replicate"), kx.transpose(2, 3))
-        mag = (gx**2 + gy**2).sqrt()
-        if scale == 1:
-            angle = torch.atan2(gy, gx)
-            feats.append(torch.stack([(mag * torch.cos(2 * (angle - k * math.pi / bins)).clamp_min(0) ** 2).mean((1, 2, 3))
-                                      for k in range(bins)], -1))
-        feats += [mag.mean((1, 2, 3))[:, None], (mag**2).mean((1, 2, 3))[:, None]]
-    return torch.cat(feats, -1).unflatten(0, (b, t)).to(pixels.dtype)
 
 
 def clip_flows(pixels: torch.Tensor, backward: bool = True) -> torch.Tensor:
@@ -572,10 +538,6 @@ class MaskedVideoModel(nn.Module):
         if config.moment_weight:  # zero-initialised: start at "no motion"
             self.moment_head = nn.Linear(c, MOMENT_DIM)
             nn.init.zeros_(self.moment_head.weight), nn.init.zeros_(self.moment_head.bias)
-        self.appearance_head = None
-        if config.appearance_weight:  # reads the mean token of z_t
-            self.appearance_head = nn.Linear(c, APPEARANCE_DIM)
-            nn.init.zeros_(self.appearance_head.weight), nn.init.zeros_(self.appearance_head.bias)
         self.global_head = None
         if config.global_weight:  # reads the mean token: forward pair (t, t+1), then (t−1, t)
             self.global_head = nn.Linear(c, 2 * global_dim(config))
@@ -639,8 +601,4 @@ class MaskedVideoLoss:
             pred, d = model.global_head(z.mean(2)).float(), global_dim(model.config)
             err = 0.5 * (F.mse_loss(pred[:, :-1, :d], target) + F.mse_loss(pred[:, 1:, d:], target))
             loss = loss + model.config.global_weight * err
-        if model.appearance_head is not None:  # the mean token of z_t: frame t's look
-            target = appearance_targets(pixels).float()
-            target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike
-            loss = loss + model.config.appearance_weight * F.mse_loss(model.appearance_head(z.mean(2)).float(), target)
         return loss
