@@ -59,9 +59,9 @@ class TinyFoundationConfig:
     # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
     # grows, and the squares of these); 0 = none
     global_weight: float = 0.0
-    # weight of the carry target: z_t regresses, through a linear head, the per-frame features h_t of its own unmasked
-    # tokens (stop-gradient), so that z keeps the frame's look as a video foundation model's z does — a look that is a
-    # per-frame function of h, which P can predict and δ = z − P(h) can cancel; 0 = none
+    # weight of the carry target: z_t itself (no head) regresses the per-frame features h_t of its own unmasked tokens
+    # (stop-gradient), so that the frame's look stays the largest part of z, as in a video foundation model's z — a look
+    # that is a per-frame function of h, which P can predict and δ = z − P(h) can cancel; 0 = none
     carry_weight: float = 0.0
     global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
     # the clip-level target also holds the moving foreground's moments against the clip's temporal-median background
@@ -542,7 +542,6 @@ class MaskedVideoModel(nn.Module):
         if config.moment_weight:  # zero-initialised: start at "no motion"
             self.moment_head = nn.Linear(c, MOMENT_DIM)
             nn.init.zeros_(self.moment_head.weight), nn.init.zeros_(self.moment_head.bias)
-        self.carry_head = nn.Linear(c, c) if config.carry_weight else None
         self.global_head = None
         if config.global_weight:  # reads the mean token: forward pair (t, t+1), then (t−1, t)
             self.global_head = nn.Linear(c, 2 * global_dim(config))
@@ -600,9 +599,9 @@ class MaskedVideoLoss:
             pred, d = head(z).float(), target.shape[-1] // 2
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + weight * err / target.pow(2).mean().clamp_min(1e-6)
-        if model.carry_head is not None:  # z_t keeps its own (visible) tokens' per-frame features
+        if model.config.carry_weight:  # z_t stays near its own (visible) tokens' per-frame features
             target, seen = h.detach().float(), (~mask).unsqueeze(-1).float()
-            err = ((model.carry_head(z).float() - target) ** 2 * seen).sum() / (seen.sum() * target.shape[-1])
+            err = ((z.float() - target) ** 2 * seen).sum() / (seen.sum() * target.shape[-1])
             loss = loss + model.config.carry_weight * err / target.var().clamp_min(1e-6)
         if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
             target = global_motion_targets(pixels, model.config.global_hof, model.config.global_foreground, flows).float()  # [B, T−1, K]
