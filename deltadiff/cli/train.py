@@ -86,6 +86,7 @@ def bottleneck(
     lr: float = typer.Option(1e-3, "--lr"),
     width: int = typer.Option(128, "--width", min=8, help="P's transformer width."),
     depth: int = typer.Option(2, "--depth", min=1, help="P's transformer layers."),
+    frame_index: bool = typer.Option(False, "--frame-index/--no-frame-index", help="P also reads which frame of the clip it looks at (not what the other frames hold), so it can predict the part of z that the encoder's temporal positions add even where nothing moves."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -102,13 +103,13 @@ def bottleneck(
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(50, steps // 10))
     if dry_run:
         typer.echo(json.dumps({"train": asdict(tcfg), "data": data, "foundation": str(foundation), "encoder": encoder,
-                               "width": width, "depth": depth, "frames": frames, "size": size, "fps": fps,
-                               "cache_clips": cache_clips}, indent=2))
+                               "width": width, "depth": depth, "frame_index": frame_index, "frames": frames, "size": size,
+                               "fps": fps, "cache_clips": cache_clips}, indent=2))
         return
     from deltadiff.training.recipes import train_bottleneck
 
     path = train_bottleneck(data, foundation, out, tcfg, frames=frames, size=size, fps=fps, encoder_kind=encoder, width=width, depth=depth,
-                            cache_clips=cache_clips, cache_dir=cache_dir)
+                            cache_clips=cache_clips, cache_dir=cache_dir, frame_index=frame_index)
     typer.echo(f"action encoder: {path}")
 
 
