@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -29,11 +28,6 @@ class PredictorConfig:
     width: int = 128
     depth: int = 2
     heads: int = 4
-    # > 0: P also reads which frame of the clip it looks at (a learnt embedding per frame index, `frames` of them,
-    # interpolated for clips of another length) — not what the other frames hold. Why: the encoder's temporal stage
-    # adds a position per frame, so even a clip where nothing moves has a z_t that changes with t in a way that
-    # depends on the look; a P blind to t leaves that in δ. 0: P sees the frame's features only
-    frames: int = 0
 
 
 class FramePredictor(nn.Module):
@@ -51,7 +45,6 @@ class FramePredictor(nn.Module):
         self.norm_out = nn.LayerNorm(w)
         self.proj_out = nn.Linear(w, c)
         self.skip = nn.Linear(c, c)  # a linear map of h is the obvious first guess at z; the blocks learn the rest
-        self.time = nn.Parameter(torch.zeros(1, config.frames, w)) if config.frames else None
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, t, n, c = h.shape
@@ -60,10 +53,6 @@ class FramePredictor(nn.Module):
                               "train the bottleneck for this encoder")
         x = rearrange(h, "b t n c -> (b t) n c")  # frames are independent: time folds into the batch
         y = self.proj_in(self.norm_in(x)) + self.pos
-        if self.time is not None:  # which frame this is, [T, w], one vector per frame added to all its tokens
-            when = self.time if t == self.config.frames else F.interpolate(
-                self.time.transpose(1, 2), size=t, mode="linear", align_corners=True).transpose(1, 2)
-            y = y + when[0].repeat(b, 1)[:, None, :]
         y = self.proj_out(self.norm_out(self.blocks(y))) + self.skip(x)
         return rearrange(y, "(b t) n c -> b t n c", b=b)
 

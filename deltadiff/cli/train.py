@@ -40,7 +40,6 @@ def foundation(
     norm_pix: bool = typer.Option(None, "--norm-pix/--no-norm-pix", help="Per-patch normalised pixel targets (MAE) [preset's]."),
     flow_weight: float = typer.Option(None, "--flow-weight", min=0.0, help="Weight of the optical-flow target (z regresses its patch's Farnebäck flow to the next and from the previous frame; needs OpenCV; 0: none) [preset's]."),
     moment_weight: float = typer.Option(None, "--moment-weight", min=0.0, help="Weight of the flow-moment target (z regresses its patch's mean angular and radial moment of the Farnebäck flow about the frame's centre, whose mean over tokens says which way a turn goes and whether the actor grows; needs OpenCV; 0: none) [preset's]."),
-    carry_weight: float = typer.Option(None, "--carry-weight", min=0.0, help="Weight of the carry target (z_t regresses, through a linear head, its own visible tokens' per-frame features h_t), so that z keeps the frame's look as a video foundation model's does and P can predict it; 0: none [preset's]."),
     global_weight: float = typer.Option(None, "--global-weight", min=0.0, help="Weight of the clip-level motion target (the mean token of z_t regresses a summary of the frame pair's Farnebäck flow: where it moves, which way, turning, growing; needs OpenCV; 0: none) [preset's]."),
     global_hof: bool = typer.Option(None, "--global-hof/--no-global-hof", help="The clip-level motion target also holds the frame pair's histogram of flow directions (8 bins) [preset's]."),
     global_foreground: str = typer.Option(None, "--global-foreground", help="none | moments | additive: the clip-level motion target also holds numbers of the moving foreground against the clip's temporal-median background — its centroid, size, spread, displacement since frame 0 (moments), or raw moments and change since frame 0 that each pixel's own history gives (additive) [preset's]."),
@@ -60,7 +59,7 @@ def foundation(
     chosen = {"mask_ratio": mask_ratio, "motion_weight": motion_weight, "motion_target": motion_target,
               "motion_stem": motion_stem, "norm_pix": norm_pix, "flow_weight": flow_weight,
               "moment_weight": moment_weight,
-              "global_weight": global_weight, "carry_weight": carry_weight, "global_hof": global_hof,
+              "global_weight": global_weight, "global_hof": global_hof,
               "global_foreground": global_foreground, "position_init": position_init}
     mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:
@@ -86,7 +85,6 @@ def bottleneck(
     lr: float = typer.Option(1e-3, "--lr"),
     width: int = typer.Option(128, "--width", min=8, help="P's transformer width."),
     depth: int = typer.Option(2, "--depth", min=1, help="P's transformer layers."),
-    frame_index: bool = typer.Option(False, "--frame-index/--no-frame-index", help="P also reads which frame of the clip it looks at (not what the other frames hold), so it can predict the part of z that the encoder's temporal positions add even where nothing moves."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -103,13 +101,13 @@ def bottleneck(
     tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(50, steps // 10))
     if dry_run:
         typer.echo(json.dumps({"train": asdict(tcfg), "data": data, "foundation": str(foundation), "encoder": encoder,
-                               "width": width, "depth": depth, "frame_index": frame_index, "frames": frames, "size": size,
-                               "fps": fps, "cache_clips": cache_clips}, indent=2))
+                               "width": width, "depth": depth, "frames": frames, "size": size, "fps": fps,
+                               "cache_clips": cache_clips}, indent=2))
         return
     from deltadiff.training.recipes import train_bottleneck
 
     path = train_bottleneck(data, foundation, out, tcfg, frames=frames, size=size, fps=fps, encoder_kind=encoder, width=width, depth=depth,
-                            cache_clips=cache_clips, cache_dir=cache_dir, frame_index=frame_index)
+                            cache_clips=cache_clips, cache_dir=cache_dir)
     typer.echo(f"action encoder: {path}")
 
 

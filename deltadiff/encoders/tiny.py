@@ -59,10 +59,6 @@ class TinyFoundationConfig:
     # Farnebäck flow (`global_motion_targets`: where the motion is, which way and how fast it goes, how it turns and
     # grows, and the squares of these); 0 = none
     global_weight: float = 0.0
-    # weight of the carry target: z_t itself (no head) regresses the per-frame features h_t of its own unmasked tokens
-    # (stop-gradient), so that the frame's look stays the largest part of z, as in a video foundation model's z — a look
-    # that is a per-frame function of h, which P can predict and δ = z − P(h) can cancel; 0 = none
-    carry_weight: float = 0.0
     global_hof: bool = False  # the clip-level target also holds the frame pair's histogram of flow directions (8 bins)
     # the clip-level target also holds the moving foreground's moments against the clip's temporal-median background
     # (`foreground_targets`): "none"; "moments" (where the actor is, how big, its spread, how far it has gone since
@@ -572,7 +568,7 @@ class MaskedVideoLoss:
         noise = torch.rand(b, t, n, generator=generator, device=video.device)
         k = max(1, round(self.mask_ratio * n))
         mask = noise.argsort(-1).argsort(-1) < k  # exactly k hidden patches per frame, [B, T, N]
-        h, z = factorised_forward(model.encoder, pixels, model.stem, mask, model.mask_token)
+        z = model(pixels, mask)
         pred = model.head(z)  # [B, T, N, 3·p·p]
         patches = rearrange(pixels, "b t c (y p) (x q) -> b t (y x) (p q c)", p=p, q=p)
         if self.norm_pix:
@@ -599,10 +595,6 @@ class MaskedVideoLoss:
             pred, d = head(z).float(), target.shape[-1] // 2
             err = 0.5 * (F.mse_loss(pred[:, :-1, :, :d], target[..., :d]) + F.mse_loss(pred[:, 1:, :, d:], target[..., d:]))
             loss = loss + weight * err / target.pow(2).mean().clamp_min(1e-6)
-        if model.config.carry_weight:  # z_t stays near its own (visible) tokens' per-frame features
-            target, seen = h.detach().float(), (~mask).unsqueeze(-1).float()
-            err = ((z.float() - target) ** 2 * seen).sum() / (seen.sum() * target.shape[-1])
-            loss = loss + model.config.carry_weight * err / target.var().clamp_min(1e-6)
         if model.global_head is not None and t > 1:  # the mean token of z_t: its frame pair to the next and from the last
             target = global_motion_targets(pixels, model.config.global_hof, model.config.global_foreground, flows).float()  # [B, T−1, K]
             target = (target - target.mean((0, 1))) / target.std((0, 1)).clamp_min(1e-4)  # every feature counts alike

@@ -49,7 +49,7 @@ def train_foundation(data, out: str | Path, model_config: TinyFoundationConfig, 
 
 def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config: TrainConfig, frames: int = 16,
                      size: int = 64, fps: float = 8.0, encoder_kind: str = "videoprism", width: int = 128, depth: int = 2,
-                     cache_clips: int = 2048, cache_dir: str | Path | None = None, frame_index: bool = False) -> Path:
+                     cache_clips: int = 2048, cache_dir: str | Path | None = None) -> Path:
     """Train P on frozen features of `foundation`; write an ActionEncoder folder at OUT and return it.
 
     The encoder runs once per clip: features of `cache_clips` training clips go to a disk cache (OUT/feature_cache
@@ -64,9 +64,8 @@ def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config
                        source=f"{foundation}@{data}")
     encoder.to("cpu")
     features = CachedFeatures(cache)
-    t, n, c = features.meta["spatial"]
-    predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4,
-                                               frames=t if frame_index else 0))
+    _, n, c = features.meta["spatial"]
+    predictor = FramePredictor(PredictorConfig(channels=c, tokens=n, width=width, depth=depth, heads=4))
     meta = {"frames": frames, "size": size, "fps": fps}
     rel = foundation.relative_to(out.resolve()) if foundation.is_relative_to(out.resolve()) else foundation
 
