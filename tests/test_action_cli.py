@@ -28,6 +28,14 @@ def test_train_foundation_bottleneck_probe(tmp_path):
                             str(tmp_path / "a"), "--steps", "3", "--batch-size", "4", "--cache-clips", "16",
                             "--width", "16", "--depth", "1", *common]))
     assert (tmp_path / "a" / "action_encoder.json").exists() and (tmp_path / "a" / "predictor.safetensors").exists()
+    r = _ok(runner.invoke(app, ["train", "bottleneck", "--foundation", str(tmp_path / "f" / "foundation"), "--out",
+                                str(tmp_path / "a0"), "--cache-clips", "16", "--cache-dir", str(tmp_path / "a" / "feature_cache"),
+                                "--depth", "0", *common]))
+    assert "closed form on 16 clips" in r.output  # the linear P, fitted on the same cache
+    from deltadiff.bottleneck import ActionEncoder
+
+    linear = ActionEncoder.from_pretrained(tmp_path / "a0")
+    assert [name for name, _ in linear.predictor.named_parameters()] == ["skip.weight", "skip.bias"]
     _ok(runner.invoke(app, ["probe", "--action-encoder", str(tmp_path / "a"), "--out", str(tmp_path / "probe.json"),
                             "--n-clips", "40", "--n-pairs", "4", "--device", "cpu"]))
     report = json.loads((tmp_path / "probe.json").read_text())

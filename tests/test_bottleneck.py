@@ -11,7 +11,7 @@ import torch
 
 pytest.importorskip("transformers")
 
-from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss, bottleneck  # noqa: E402
+from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss, bottleneck, fit_linear  # noqa: E402
 from deltadiff.encoders import VideoPrismEncoder  # noqa: E402
 from deltadiff.encoders.tiny import MaskedVideoLoss, MaskedVideoModel, preset  # noqa: E402
 from deltadiff.errors import ConfigError, InputNotFoundError  # noqa: E402
@@ -47,9 +47,11 @@ def test_variants():
         bottleneck(z, None, None, "delta")
 
 
-def test_p_learns_what_a_frame_explains(tmp_path):
+@pytest.mark.parametrize("depth", [1, 0])
+def test_p_learns_what_a_frame_explains(tmp_path, depth):
     # z = appearance (a fixed linear map of the frame's own features) + motion (frame-to-frame change, not predictable
-    # from one frame). After training, δ keeps the motion and drops the appearance.
+    # from one frame). After training, δ keeps the motion and drops the appearance — with P's transformer, or with P
+    # the linear map alone (depth 0).
     g = torch.Generator().manual_seed(0)
     a = torch.randn(8, 8, generator=g) / 8**0.5
 
@@ -63,8 +65,16 @@ def test_p_learns_what_a_frame_explains(tmp_path):
             motion = torch.randn(1, 1, 8, generator=gi) * torch.linspace(-1, 1, 6).view(6, 1, 1)
             return {"spatial": h, "z": h @ a + motion}
 
-    p = _p()
-    train(p, PredictorLoss(), Feats(), TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=10, device="cpu"), tmp_path)
+    torch.manual_seed(0)
+    p = FramePredictor(PredictorConfig(channels=8, tokens=4, width=16, depth=depth, heads=2))
+    if depth:
+        train(p, PredictorLoss(), Feats(), TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=10, device="cpu"), tmp_path)
+    else:  # the linear map alone, fitted in closed form
+        assert [name for name, _ in p.named_parameters()] == ["skip.weight", "skip.bias"]
+        loss = fit_linear(p, Feats())
+        batch = torch.utils.data.default_collate([Feats()[i] for i in range(256)])
+        with torch.no_grad():
+            assert loss == pytest.approx(float(PredictorLoss()(p, batch)), rel=1e-3)  # the loss it reports is P's loss
     batch = torch.utils.data.default_collate([Feats()[i] for i in range(32)])
     delta = bottleneck(batch["z"], batch["spatial"], p.eval(), "delta")
     appearance = batch["spatial"] @ a

@@ -84,7 +84,7 @@ def bottleneck(
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr"),
     width: int = typer.Option(128, "--width", min=8, help="P's transformer width."),
-    depth: int = typer.Option(2, "--depth", min=1, help="P's transformer layers."),
+    depth: int = typer.Option(2, "--depth", min=0, help="P's transformer layers (0: P is one linear map of each token's features, fitted in closed form in seconds; --steps and --lr do not apply)."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16),
     fps: float = typer.Option(8.0, "--fps", min=0.1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss
+from deltadiff.bottleneck import ActionEncoder, FramePredictor, PredictorConfig, PredictorLoss, fit_linear
 from deltadiff.data.world import WorldClips, WorldConfig
 from deltadiff.encoders import load_encoder
 from deltadiff.encoders.cache import CachedFeatures, fill_cache
@@ -72,5 +72,10 @@ def train_bottleneck(data, foundation: str | Path, out: str | Path, train_config
     def export(p: FramePredictor, step: int) -> None:
         ActionEncoder(encoder, copy.deepcopy(p), "delta", meta).save_pretrained(out, rel)  # a copy: p keeps training
 
+    if not depth:  # the linear map alone: its exact least-squares fit, one pass over the cache
+        loss = fit_linear(predictor, features)
+        export(predictor, 0)
+        print(f"bottleneck: linear P fitted in closed form on {len(features)} clips, loss {loss:.4f}")
+        return out
     train(predictor, PredictorLoss(), features, train_config, out / "bottleneck_run", name="bottleneck", on_checkpoint=export)
     return out
