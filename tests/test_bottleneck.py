@@ -19,9 +19,9 @@ from deltadiff.eval.probes import linear_probe, pool  # noqa: E402
 from deltadiff.training import TrainConfig, train  # noqa: E402
 
 
-def _p(c=8, n=4):
+def _p(c=8, n=4, depth=1):
     torch.manual_seed(0)
-    return FramePredictor(PredictorConfig(channels=c, tokens=n, width=16, depth=1, heads=2))
+    return FramePredictor(PredictorConfig(channels=c, tokens=n, width=16, depth=depth, heads=2))
 
 
 def test_predictor_is_per_frame():
@@ -65,16 +65,17 @@ def test_p_learns_what_a_frame_explains(tmp_path, depth):
             motion = torch.randn(1, 1, 8, generator=gi) * torch.linspace(-1, 1, 6).view(6, 1, 1)
             return {"spatial": h, "z": h @ a + motion}
 
-    torch.manual_seed(0)
-    p = FramePredictor(PredictorConfig(channels=8, tokens=4, width=16, depth=depth, heads=2))
+    p = _p(depth=depth)
     if depth:
         train(p, PredictorLoss(), Feats(), TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=10, device="cpu"), tmp_path)
     else:  # the linear map alone, fitted in closed form
         assert [name for name, _ in p.named_parameters()] == ["skip.weight", "skip.bias"]
-        loss = fit_linear(p, Feats())
-        batch = torch.utils.data.default_collate([Feats()[i] for i in range(256)])
+        # the loss it reports is PredictorLoss's, also where z's channels have different means (z.var() over all)
+        shifted = [{**f, "z": f["z"] + torch.arange(8.0)} for f in (Feats()[i] for i in range(256))]
+        loss = fit_linear(p, shifted)
         with torch.no_grad():
-            assert loss == pytest.approx(float(PredictorLoss()(p, batch)), rel=1e-3)  # the loss it reports is P's loss
+            assert loss == pytest.approx(float(PredictorLoss()(p, torch.utils.data.default_collate(shifted))), rel=1e-3)
+        fit_linear(p, Feats())
     batch = torch.utils.data.default_collate([Feats()[i] for i in range(32)])
     delta = bottleneck(batch["z"], batch["spatial"], p.eval(), "delta")
     appearance = batch["spatial"] @ a

@@ -37,7 +37,7 @@ class FramePredictor(nn.Module):
         super().__init__()
         self.config = config
         c, w = config.channels, config.width
-        self.skip = nn.Linear(c, c)  # a linear map of h is the obvious first guess at z; the blocks learn the rest
+        self.skip = nn.Linear(c, c)  # a linear map of h is the obvious first guess at z; any blocks learn the rest
         if not config.depth:
             return
         self.norm_in = nn.LayerNorm(c)
