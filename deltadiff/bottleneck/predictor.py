@@ -73,14 +73,14 @@ def fit_linear(predictor: FramePredictor, features, ridge: float = 1e-3, batch_s
         raise ConfigError("fit_linear fits P of depth 0 (the linear map alone)")
     c = predictor.config.channels
     gram, cross = torch.zeros(c + 1, c + 1, dtype=torch.float64), torch.zeros(c + 1, c, dtype=torch.float64)
-    zz, zsum, count = torch.zeros((), dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+    zz, zsum, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64), 0
     loader = torch.utils.data.DataLoader(features, batch_size=batch_size)
     for batch in loader:
         h, z = batch["spatial"].double().reshape(-1, c), batch["z"].double().reshape(-1, c)
         x = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], 1)
         gram += x.T @ x
         cross += x.T @ z
-        zz, zsum, count = zz + (z**2).sum(), zsum + z.sum(0), count + len(z)
+        zz, zsum, count = zz + (z**2).sum(), zsum + z.sum(), count + len(z)
     if not count:
         raise ConfigError("no features to fit P on")
     reg = torch.zeros(c + 1, dtype=torch.float64)
@@ -89,7 +89,7 @@ def fit_linear(predictor: FramePredictor, features, ridge: float = 1e-3, batch_s
     predictor.skip.weight.copy_(w[:c].T.to(predictor.skip.weight.dtype))
     predictor.skip.bias.copy_(w[c].to(predictor.skip.bias.dtype))
     sse = zz - 2 * (w * cross).sum() + (w * (gram @ w)).sum()  # Σ|z − xw|² from the sums
-    var = zz / (count * c) - (zsum.sum() / (count * c)) ** 2  # z.var() over every element, as PredictorLoss takes it
+    var = zz / (count * c) - (zsum / (count * c)) ** 2  # z.var() over every element, as PredictorLoss takes it
     return float(sse / (count * c) / var)
 
 
