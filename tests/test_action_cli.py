@@ -21,8 +21,10 @@ def test_train_foundation_bottleneck_probe(tmp_path):
     runner = CliRunner()
     common = ["--size", "32", "--frames", "4", "--device", "cpu"]
     _ok(runner.invoke(app, ["train", "foundation", "--out", str(tmp_path / "f"), "--preset", "micro", "--steps", "3",
-                            "--batch-size", "2", *common]))
+                            "--batch-size", "2", "--width", "24", "--heads", "3", "--spatial-layers", "2", *common]))
     assert (tmp_path / "f" / "foundation" / "model.safetensors").exists()
+    saved = json.loads((tmp_path / "f" / "foundation" / "config.json").read_text())  # the size options reach the model
+    assert (saved["hidden_size"], saved["num_attention_heads"], saved["num_spatial_layers"]) == (24, 3, 2)
     assert (tmp_path / "f" / "state").is_dir()
     _ok(runner.invoke(app, ["train", "bottleneck", "--foundation", str(tmp_path / "f" / "foundation"), "--out",
                             str(tmp_path / "a"), "--steps", "3", "--batch-size", "4", "--cache-clips", "16",
@@ -55,3 +57,9 @@ def test_train_dry_run_and_bad_preset(tmp_path):
     assert cfg["train"]["steps"] == 5 and cfg["model"]["hidden_size"] == 128
     r = runner.invoke(app, ["train", "foundation", "--out", str(tmp_path), "--preset", "huge", "--dry-run"])
     assert r.exit_code != 0 and "unknown foundation preset" in str(r.exception)
+    r = _ok(runner.invoke(app, ["train", "foundation", "--out", str(tmp_path), "--dry-run", "--width", "192", "--heads", "6",
+                                "--spatial-layers", "6", "--temporal-layers", "3"]))
+    model = json.loads(r.output)["model"]
+    assert (model["hidden_size"], model["num_heads"], model["spatial_layers"], model["temporal_layers"]) == (192, 6, 6, 3)
+    r = runner.invoke(app, ["train", "foundation", "--out", str(tmp_path), "--dry-run", "--width", "100", "--heads", "6"])
+    assert r.exit_code != 0 and "not a multiple" in str(r.exception)

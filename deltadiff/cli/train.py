@@ -43,6 +43,10 @@ def foundation(
     global_weight: float = typer.Option(None, "--global-weight", min=0.0, help="Weight of the clip-level motion target (the mean token of z_t regresses a summary of the frame pair's Farnebäck flow: where it moves, which way, turning, growing; needs OpenCV; 0: none) [preset's]."),
     global_hof: bool = typer.Option(None, "--global-hof/--no-global-hof", help="The clip-level motion target also holds the frame pair's histogram of flow directions (8 bins) [preset's]."),
     global_foreground: str = typer.Option(None, "--global-foreground", help="none | moments | additive: the clip-level motion target also holds numbers of the moving foreground against the clip's temporal-median background — its centroid, size, spread, displacement since frame 0 (moments), or raw moments and change since frame 0 that each pixel's own history gives (additive) [preset's]."),
+    width: int = typer.Option(None, "--width", min=8, help="Channels of every token (hidden size); a multiple of --heads [preset's: 128 for tiny]."),
+    heads: int = typer.Option(None, "--heads", min=1, help="Attention heads per layer [preset's: 4 for tiny]."),
+    spatial_layers: int = typer.Option(None, "--spatial-layers", min=1, help="Layers of the per-frame (spatial) stage, whose output is the per-frame features P reads [preset's: 4 for tiny]."),
+    temporal_layers: int = typer.Option(None, "--temporal-layers", min=1, help="Layers of the temporal stage, whose output is z [preset's: 2 for tiny]. docs/results.md (twenty-sixth session) measured 2 spatial + 4 temporal against 4 + 2: worse."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16, help="Square frame size; must be a multiple of the patch size."),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
@@ -60,7 +64,8 @@ def foundation(
               "motion_stem": motion_stem, "norm_pix": norm_pix, "flow_weight": flow_weight,
               "moment_weight": moment_weight,
               "global_weight": global_weight, "global_hof": global_hof,
-              "global_foreground": global_foreground, "position_init": position_init}
+              "global_foreground": global_foreground, "position_init": position_init,
+              "hidden_size": width, "num_heads": heads, "spatial_layers": spatial_layers, "temporal_layers": temporal_layers}
     mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")

@@ -103,6 +103,9 @@ def preset(name: str, **overrides) -> TinyFoundationConfig:
     motion_dim(config)  # checks the motion target's name
     if config.global_foreground not in FOREGROUND_DIMS:
         raise ConfigError(f"unknown foreground target {config.global_foreground!r}; choose {', '.join(FOREGROUND_DIMS)}")
+    if config.hidden_size % config.num_heads:
+        raise ConfigError(f"width {config.hidden_size} is not a multiple of the {config.num_heads} attention heads; "
+                          "change --width or --heads")
     if config.position_init not in POSITION_INITS:
         raise ConfigError(f"unknown position init {config.position_init!r}; choose {', '.join(POSITION_INITS)}")
     return config
