@@ -46,7 +46,7 @@ def foundation(
     width: int = typer.Option(None, "--width", min=8, help="Channels of every token (hidden size); a multiple of --heads [preset's: 128 for tiny]."),
     heads: int = typer.Option(None, "--heads", min=1, help="Attention heads per layer [preset's: 4 for tiny]."),
     spatial_layers: int = typer.Option(None, "--spatial-layers", min=1, help="Layers of the per-frame (spatial) stage, whose output is the per-frame features P reads [preset's: 4 for tiny]."),
-    temporal_layers: int = typer.Option(None, "--temporal-layers", min=1, help="Layers of the temporal stage, whose output is z [preset's: 2 for tiny]. docs/results.md (twenty-sixth session) measured 2 spatial + 4 temporal against 4 + 2: worse."),
+    temporal_layers: int = typer.Option(None, "--temporal-layers", min=1, help="Layers of the temporal stage, whose output is z [preset's: 2 for tiny]. docs/results.md (twenty-sixth session) measured 2 + 4 and 6 + 2 spatial + temporal layers against 4 + 2: both worse."),
     frames: int = typer.Option(16, "--frames", min=2),
     size: int = typer.Option(64, "--size", min=16, help="Square frame size; must be a multiple of the patch size."),
     fps: float = typer.Option(8.0, "--fps", min=0.1),
