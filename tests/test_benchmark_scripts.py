@@ -95,3 +95,21 @@ def test_diag_energy_track_delta_follows_the_actor_and_z_does_not():
     assert set(rows) == {"delta", "z − its time mean"}, out
     (delta, zero), (z, _) = rows["delta"], rows["z − its time mean"]
     assert delta < 0.8 * zero and delta < 0.8 * z, rows
+
+
+def test_gpu_foundation_script_runs_end_to_end_on_the_cpu(tmp_path):
+    """benchmarks/gpu_foundation.sh at its documented CPU check size: the foundation stops at its time budget, then P
+    and the probe write a report with both variants."""
+    import json
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "DEVICE": "cpu", "PRESET": "micro",
+           "WIDTH": "32", "HEADS": "2", "SPATIAL": "1", "TEMPORAL": "1", "BATCH": "2", "MINUTES": "0.05", "WORKERS": "0",
+           "P_STEPS": "5", "CACHE": "32", "N_CLIPS": "40", "N_PAIRS": "8"}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_foundation.sh")], capture_output=True, text=True,
+                       env=env, timeout=300, check=False, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert re.search(r"the 0\.05-minute budget ended training at step \d+ of 100000", r.stdout), r.stdout
+    report = json.loads((tmp_path / "out" / "probe.json").read_text())
+    assert set(report["variants"]) == {"delta", "none"} and report["n_clips"] == 40
+    assert (tmp_path / "out" / "logs.txt").stat().st_size > 0

@@ -81,3 +81,22 @@ def test_loop_advances_dataset_epochs(tmp_path):
     cfg = TrainConfig(steps=20, batch_size=8, lr=0.01, warmup=1, checkpoint_every=100, device="cpu")
     train(nn.Linear(4, 1), mse, Epochs(), cfg, tmp_path)  # 64 samples / batch 8 = 8 batches per epoch
     assert seen[:9] == [0] * 8 + [1] and max(seen) == 2
+
+
+def test_time_budget_ends_the_run_and_its_schedule(tmp_path):
+    import time
+
+    def slow(model, batch):  # 20 ms a step: a 0.5-second budget ends the run long before its 1,000 steps
+        time.sleep(0.02)
+        return mse(model, batch)
+
+    exported = []
+    cfg = TrainConfig(steps=1000, batch_size=8, lr=0.05, warmup=2, checkpoint_every=500, device="cpu", max_minutes=0.5 / 60)
+    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
+    assert len(exported) == 1 and 5 <= exported[0] < 100  # stopped by the clock, and the model exported there
+    sched = torch.load(tmp_path / "state" / "scheduler.bin", weights_only=False)
+    assert sched["_last_lr"][0] < 0.2 * 0.05  # the cosine followed the clock to (near) its 10 % floor
+    custom = torch.load(next((tmp_path / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
+    assert custom["seconds"] >= 0.5 and custom["step"] == exported[0]
+    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
+    assert len(exported) == 1  # resumed with the budget spent: no further step

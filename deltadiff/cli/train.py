@@ -15,13 +15,15 @@ train_app = typer.Typer(help="Train a stage (foundation model, bottleneck P, aut
 DATA_HELP = "'world' (the demonstration world, rendered on the fly; labels unused) or a folder / CSV / JSONL manifest of videos."
 
 
-def _train_config(steps, batch_size, lr, device, seed, checkpoint_every, mixed_precision, workers, warmup, ema=None):
+def _train_config(steps, batch_size, lr, device, seed, checkpoint_every, mixed_precision, workers, warmup, ema=None,
+                  max_minutes=None):
     from deltadiff.training import TrainConfig
 
     if mixed_precision not in ("no", "bf16", "fp16"):
         raise ConfigError(f"--precision must be no, bf16 or fp16, got {mixed_precision!r}")
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed, warmup=warmup,
-                       checkpoint_every=checkpoint_every, mixed_precision=mixed_precision, num_workers=workers, ema_decay=ema)
+                       checkpoint_every=checkpoint_every, mixed_precision=mixed_precision, num_workers=workers, ema_decay=ema,
+                       max_minutes=max_minutes)
 
 
 @train_app.command("foundation")
@@ -30,6 +32,7 @@ def foundation(
     data: str = typer.Option("world", "--data", help=DATA_HELP),
     preset: str = typer.Option("tiny", "--preset", help="Model size: tiny (CPU default) or micro (tests)."),
     steps: int = typer.Option(1000, "--steps", min=1, help="1000: the bundled model's (~17 min on 2 CPU cores; models/cpu-default/README.md)."),
+    max_minutes: float = typer.Option(None, "--max-minutes", min=0.01, help="Wall-time budget of the training loop: it ends at --steps or after this many minutes, whichever comes first, with the learning rate's cosine decay following whichever is further along (e.g. a GPU run: --steps 100000 --max-minutes 6) [none]."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(3e-3, "--lr"),
     mask_ratio: float = typer.Option(None, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame [preset's]."),
@@ -69,7 +72,8 @@ def foundation(
     mcfg = model_preset(preset, num_frames=frames, image_size=size, **{k: v for k, v in chosen.items() if v is not None})
     if size % mcfg.patch_size:
         raise ConfigError(f"--size {size} is not a multiple of the patch size {mcfg.patch_size}")
-    tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers, warmup=min(100, steps // 10))
+    tcfg = _train_config(steps, batch_size, lr, device, seed, checkpoint_every, precision, workers,
+                         warmup=min(100, steps // 10), max_minutes=max_minutes)
     if dry_run:
         typer.echo(json.dumps({"model": asdict(mcfg), "train": asdict(tcfg), "data": data, "fps": fps}, indent=2))
         return

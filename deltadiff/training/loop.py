@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -46,6 +47,10 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every: int = 500
     log_every: int = 10
+    # a wall-time budget for the run (all resumed parts together; None: none): training ends at whichever comes first,
+    # `steps` or the budget, and the cosine decay follows whichever is further along, so a budgeted run ends at the
+    # schedule's end wherever it stops — "as many steps as this machine makes in N minutes" on any CPU or GPU
+    max_minutes: float | None = None
     extra: dict = field(default_factory=dict)  # stage-specific values recorded with the run
 
     def resolved_device(self) -> str:
@@ -55,15 +60,20 @@ class TrainConfig:
 
 @dataclass
 class TrainState:
-    """The part of the resumable state that is not a module: step and position in the data stream."""
+    """The part of the resumable state that is not a module: step (the position in the data stream), the seconds
+    spent training so far and when warm-up ended (for `TrainConfig.max_minutes`)."""
 
     step: int = 0
+    seconds: float = 0.0
+    warm_seconds: float = 0.0
 
     def state_dict(self) -> dict:
-        return {"step": self.step}
+        return {"step": self.step, "seconds": self.seconds, "warm_seconds": self.warm_seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.seconds = float(state.get("seconds", 0.0))  # states written before the budget existed
+        self.warm_seconds = float(state.get("warm_seconds", 0.0))
 
 
 def epoch_of(n: int, batch_size: int, batch: int, world: int = 1) -> tuple[int, int]:
@@ -157,8 +167,12 @@ def train(
         if not config.cosine:
             return 1.0
         frac = (step - config.warmup) / max(1, config.steps - config.warmup)
+        if budget is not None:  # the share of the budget spent after warm-up, if it is further along
+            frac = max(frac, (state.seconds - state.warm_seconds) / max(1e-9, budget - state.warm_seconds))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
+    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
+    state = TrainState()
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     model, opt, sched = accelerator.prepare(model, opt, sched)
     ema = None
@@ -166,7 +180,6 @@ def train(
         ema = AveragedModel(accelerator.unwrap_model(model), avg_fn=_ema_fn(config.ema_decay), use_buffers=True)
         ema.eval().requires_grad_(False)
         accelerator.register_for_checkpointing(ema)
-    state = TrainState()
     accelerator.register_for_checkpointing(state)
     state_dir = out_dir / "state"
     if resume and state_dir.is_dir():  # only complete states exist under this name (_atomic_save_state)
@@ -182,8 +195,10 @@ def train(
 
     model.train()
     it = iter(loader)
+    out_of_time = budget is not None and state.seconds >= budget
     with Progress(name, total=config.steps, start=state.step, enabled=accelerator.is_main_process) as bar:
-        while state.step < config.steps:
+        clock = time.monotonic()
+        while state.step < config.steps and not out_of_time:
             batch = next(it)
             batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
             with accelerator.autocast():
@@ -198,17 +213,27 @@ def train(
                 ema.update_parameters(accelerator.unwrap_model(model))
             state.step += 1
             value = loss.item()
+            if budget is not None:  # the wall time since the last step (its checkpoint included); every process takes
+                # the slowest one's, so all stop (and decay) alike
+                now = time.monotonic()
+                state.seconds += float(accelerator.reduce(torch.tensor(now - clock, device=accelerator.device), "max"))
+                clock = now
+                if state.step == config.warmup:  # the budget's cosine starts here
+                    state.warm_seconds = state.seconds
+                out_of_time = state.seconds >= budget
             bar.update(loss=value)
             if writer is not None and state.step % config.log_every == 0:
                 writer.add_scalar(f"{name}/loss", value, state.step)
                 writer.add_scalar(f"{name}/lr", sched.get_last_lr()[0], state.step)
-            last = state.step == config.steps
+            last = state.step == config.steps or out_of_time
             if state.step % config.checkpoint_every == 0 or last:
                 _atomic_save_state(accelerator, state_dir)
                 if on_checkpoint is not None and accelerator.is_main_process:
                     on_checkpoint(ema.module if ema is not None else accelerator.unwrap_model(model), state.step)
     if writer is not None:
         writer.close()
+    if out_of_time and state.step < config.steps:
+        accelerator.print(f"{name}: the {config.max_minutes:g}-minute budget ended training at step {state.step} of {config.steps}")
     accelerator.wait_for_everyone()
     final = ema.module if ema is not None else accelerator.unwrap_model(model)
     return final.eval()
