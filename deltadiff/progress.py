@@ -36,6 +36,11 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self._rich.__exit__(*exc)
 
+    def set_total(self, total: int) -> None:
+        """Change the expected total (e.g. a time budget's estimate of the steps it leaves room for)."""
+        self.total = total
+        self._rich.update(self._task, total=total)
+
     def update(self, advance: int = 1, **figures: float) -> None:
         for k, v in figures.items():  # exponential moving average keeps a noisy loss readable
             self._smooth[k] = v if k not in self._smooth else 0.9 * self._smooth[k] + 0.1 * v

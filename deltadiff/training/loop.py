@@ -197,7 +197,7 @@ def train(
     it = iter(loader)
     out_of_time = budget is not None and state.seconds >= budget
     with Progress(name, total=config.steps, start=state.step, enabled=accelerator.is_main_process) as bar:
-        clock = time.monotonic()
+        clock, first_step, first_seconds = time.monotonic(), state.step, state.seconds
         while state.step < config.steps and not out_of_time:
             batch = next(it)
             batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -221,6 +221,9 @@ def train(
                 if state.step == config.warmup:  # the budget's cosine starts here
                     state.warm_seconds = state.seconds
                 out_of_time = state.seconds >= budget
+                done, spent = state.step - first_step, state.seconds - first_seconds  # this process's pace
+                bar.set_total(state.step if out_of_time else
+                              min(config.steps, state.step + int((budget - state.seconds) * done / max(spent, 1e-9))))
             bar.update(loss=value)
             if writer is not None and state.step % config.log_every == 0:
                 writer.add_scalar(f"{name}/loss", value, state.step)
