@@ -95,8 +95,25 @@ def test_time_budget_ends_the_run_and_its_schedule(tmp_path):
     train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
     assert len(exported) == 1 and 5 <= exported[0] < 100  # stopped by the clock, and the model exported there
     sched = torch.load(tmp_path / "state" / "scheduler.bin", weights_only=False)
-    assert sched["_last_lr"][0] < 0.2 * 0.05  # the cosine followed the clock to (near) its 10 % floor
+    assert 0.1 * 0.05 - 1e-9 <= sched["_last_lr"][0] < 0.2 * 0.05  # the cosine followed the clock to (near) its floor
     custom = torch.load(next((tmp_path / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
     assert custom["seconds"] >= 0.5 and custom["step"] == exported[0]
     train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
     assert len(exported) == 1  # resumed with the budget spent: no further step
+
+
+def test_time_budget_ends_a_long_warm_up_by_the_clock(tmp_path):
+    """500 warm-up steps would outlast a 0.5-second budget at 20 ms a step: warm-up ends at a tenth of the budget and
+    the cosine still reaches its floor (without that, the run would stop at ~5 % of the peak learning rate)."""
+    import time
+
+    def slow(model, batch):
+        time.sleep(0.02)
+        return mse(model, batch)
+
+    cfg = TrainConfig(steps=1000, batch_size=8, lr=0.05, warmup=500, checkpoint_every=500, device="cpu", max_minutes=0.5 / 60)
+    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path)
+    last_lr = torch.load(tmp_path / "state" / "scheduler.bin", weights_only=False)["_last_lr"][0]
+    assert 0.1 * 0.05 - 1e-9 <= last_lr < 0.2 * 0.05
+    custom = torch.load(next((tmp_path / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
+    assert 0.05 <= custom["warm_seconds"] < 0.15 and custom["step"] < 100  # warm-up ended by the clock

@@ -32,7 +32,7 @@ def foundation(
     data: str = typer.Option("world", "--data", help=DATA_HELP),
     preset: str = typer.Option("tiny", "--preset", help="Model size: tiny (CPU default) or micro (tests)."),
     steps: int = typer.Option(1000, "--steps", min=1, help="1000: the bundled model's (~17 min on 2 CPU cores; models/cpu-default/README.md)."),
-    max_minutes: float = typer.Option(None, "--max-minutes", min=0.01, help="Wall-time budget of the training loop: it ends at --steps or after this many minutes, whichever comes first, with the learning rate's cosine decay following whichever is further along (e.g. a GPU run: --steps 100000 --max-minutes 6) [none]."),
+    max_minutes: float = typer.Option(None, "--max-minutes", min=0.01, help="Wall-time budget of the training loop: it ends at --steps or after this many minutes, whichever comes first, with the learning rate's warm-up ending after its steps or a tenth of the budget and its cosine decay following whichever is further along (e.g. a GPU run: --steps 100000 --max-minutes 6) [none]."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     lr: float = typer.Option(3e-3, "--lr"),
     mask_ratio: float = typer.Option(None, "--mask-ratio", min=0.05, max=0.95, help="Share of patches hidden per frame [preset's]."),

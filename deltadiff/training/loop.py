@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from deltadiff.progress import Progress
 
+WARMUP_SHARE = 0.1  # under a time budget, warm-up ends after its steps or this share of the budget, whichever first
 PERMUTE_LIMIT = 10_000_000  # datasets larger than this are sampled per batch instead of permuted per epoch
 
 
@@ -49,7 +50,8 @@ class TrainConfig:
     log_every: int = 10
     # a wall-time budget for the run (all resumed parts together; None: none): training ends at whichever comes first,
     # `steps` or the budget, and the cosine decay follows whichever is further along, so a budgeted run ends at the
-    # schedule's end wherever it stops — "as many steps as this machine makes in N minutes" on any CPU or GPU
+    # schedule's end wherever it stops — "as many steps as this machine makes in N minutes" on any CPU or GPU; warm-up
+    # ends after `warmup` steps or a tenth of the budget, whichever comes first
     max_minutes: float | None = None
     extra: dict = field(default_factory=dict)  # stage-specific values recorded with the run
 
@@ -162,12 +164,12 @@ def train(
                             lr=config.lr, betas=(0.9, 0.99))
 
     def lr_lambda(step: int) -> float:
-        if step < config.warmup:
+        if step < config.warmup and (budget is None or state.seconds < budget * WARMUP_SHARE):
             return (step + 1) / config.warmup
         if not config.cosine:
             return 1.0
-        frac = (step - config.warmup) / max(1, config.steps - config.warmup)
-        if budget is not None:  # the share of the budget spent after warm-up, if it is further along
+        frac = max(0.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+        if budget is not None and state.warm_seconds:  # the share of the budget spent after warm-up, if further along
             frac = max(frac, (state.seconds - state.warm_seconds) / max(1e-9, budget - state.warm_seconds))
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
 
@@ -218,8 +220,8 @@ def train(
                 now = time.monotonic()
                 state.seconds += float(accelerator.reduce(torch.tensor(now - clock, device=accelerator.device), "max"))
                 clock = now
-                if state.step == config.warmup:  # the budget's cosine starts here
-                    state.warm_seconds = state.seconds
+                if not state.warm_seconds and (state.step >= config.warmup or state.seconds >= budget * WARMUP_SHARE):
+                    state.warm_seconds = state.seconds  # warm-up ended (by steps, or by the clock): the cosine starts
                 out_of_time = state.seconds >= budget
                 done, spent = state.step - first_step, state.seconds - first_seconds  # this process's pace
                 bar.set_total(state.step if out_of_time else
