@@ -2,13 +2,14 @@
 # The action-latents measurement at GPU scale in one command: pretrain a larger foundation model for a fixed wall
 # budget (`--max-minutes`: as many steps as the machine makes), train P on it, and run the issue's probe (`delta` and
 # `none`) — the measurement every CPU session since the twenty-fifth has named as the next one (docs/results.md:
-# three times the CPU budget moved δ's action probe, nothing else in the budget did). Writes $OUT/probe.json,
+# no recipe inside the CPU budget came within 6 points of the action line; three times the budget gave the only δ
+# reading over 85 %, with mean and spread pooled). Writes $OUT/probe.json,
 # $OUT/probe.md and $OUT/logs.txt; prints the probe's table.
 #
 #   OUT=gpu_out bash benchmarks/gpu_foundation.sh         # on a CUDA machine with the project's packages
 #
-# Settings (environment), defaults sized to end inside a 10-minute call on one H100/H200 (the foundation's budget plus
-# ~2 minutes for P, the feature cache and the probe):
+# Settings (environment), defaults meant to end inside a 10-minute call on one H100/H200: the foundation's budget plus
+# what P, its feature cache and the probe take there (estimated at ~2 minutes; the script has not run on a GPU yet):
 #   DEVICE (cuda), MINUTES (6: the foundation's training budget), STEPS (100000: the schedule's length if the budget
 #   does not end it first), WIDTH (256), HEADS (8), SPATIAL (8), TEMPORAL (4), BATCH (32), LR (0.003),
 #   PRECISION (no: bf16 pretraining measured worse on the CPU, docs/results.md), WORKERS (6 data processes),
