@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -83,37 +85,38 @@ def test_loop_advances_dataset_epochs(tmp_path):
     assert seen[:9] == [0] * 8 + [1] and max(seen) == 2
 
 
+
+def slow_mse(model, batch):  # 20 ms a step: a 0.5-second budget ends a 1,000-step run long before its end
+    time.sleep(0.02)
+    return mse(model, batch)
+
+
+def _saved(run):
+    """The saved scheduler's last learning rate and the loop's own state (TrainState) of a run folder."""
+    last_lr = torch.load(run / "state" / "scheduler.bin", weights_only=False)["_last_lr"][0]
+    return last_lr, torch.load(next((run / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
+
+
+def _budgeted(warmup):
+    return TrainConfig(steps=1000, batch_size=8, lr=0.05, warmup=warmup, checkpoint_every=500, device="cpu",
+                       max_minutes=0.5 / 60)
+
+
 def test_time_budget_ends_the_run_and_its_schedule(tmp_path):
-    import time
-
-    def slow(model, batch):  # 20 ms a step: a 0.5-second budget ends the run long before its 1,000 steps
-        time.sleep(0.02)
-        return mse(model, batch)
-
     exported = []
-    cfg = TrainConfig(steps=1000, batch_size=8, lr=0.05, warmup=2, checkpoint_every=500, device="cpu", max_minutes=0.5 / 60)
-    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
+    train(nn.Linear(4, 1), slow_mse, Linear(), _budgeted(2), tmp_path, on_checkpoint=lambda m, step: exported.append(step))
     assert len(exported) == 1 and 5 <= exported[0] < 100  # stopped by the clock, and the model exported there
-    sched = torch.load(tmp_path / "state" / "scheduler.bin", weights_only=False)
-    assert 0.1 * 0.05 - 1e-9 <= sched["_last_lr"][0] < 0.2 * 0.05  # the cosine followed the clock to (near) its floor
-    custom = torch.load(next((tmp_path / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
-    assert custom["seconds"] >= 0.5 and custom["step"] == exported[0]
-    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path, on_checkpoint=lambda m, step: exported.append(step))
+    last_lr, state = _saved(tmp_path)
+    assert 0.1 * 0.05 - 1e-9 <= last_lr < 0.2 * 0.05  # the cosine followed the clock to (near) its floor
+    assert state["seconds"] >= 0.5 and state["step"] == exported[0]
+    train(nn.Linear(4, 1), slow_mse, Linear(), _budgeted(2), tmp_path, on_checkpoint=lambda m, step: exported.append(step))
     assert len(exported) == 1  # resumed with the budget spent: no further step
 
 
 def test_time_budget_ends_a_long_warm_up_by_the_clock(tmp_path):
     """500 warm-up steps would outlast a 0.5-second budget at 20 ms a step: warm-up ends at a tenth of the budget and
     the cosine still reaches its floor (without that, the run would stop at ~5 % of the peak learning rate)."""
-    import time
-
-    def slow(model, batch):
-        time.sleep(0.02)
-        return mse(model, batch)
-
-    cfg = TrainConfig(steps=1000, batch_size=8, lr=0.05, warmup=500, checkpoint_every=500, device="cpu", max_minutes=0.5 / 60)
-    train(nn.Linear(4, 1), slow, Linear(), cfg, tmp_path)
-    last_lr = torch.load(tmp_path / "state" / "scheduler.bin", weights_only=False)["_last_lr"][0]
+    train(nn.Linear(4, 1), slow_mse, Linear(), _budgeted(500), tmp_path)
+    last_lr, state = _saved(tmp_path)
     assert 0.1 * 0.05 - 1e-9 <= last_lr < 0.2 * 0.05
-    custom = torch.load(next((tmp_path / "state").glob("custom_checkpoint_*.pkl")), weights_only=False)
-    assert 0.05 <= custom["warm_seconds"] < 0.15 and custom["step"] < 100  # warm-up ended by the clock
+    assert 0.05 <= state["warm_seconds"] < 0.15 and state["step"] < 100  # warm-up ended by the clock

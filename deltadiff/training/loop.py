@@ -223,7 +223,7 @@ def train(
                 if not state.warm_seconds and (state.step >= config.warmup or state.seconds >= budget * WARMUP_SHARE):
                     state.warm_seconds = state.seconds  # warm-up ended (by steps, or by the clock): the cosine starts
                 out_of_time = state.seconds >= budget
-                done, spent = state.step - first_step, state.seconds - first_seconds  # this process's pace
+                done, spent = state.step - first_step, state.seconds - first_seconds  # this run's pace (shared clock)
                 bar.set_total(state.step if out_of_time else
                               min(config.steps, state.step + int((budget - state.seconds) * done / max(spent, 1e-9))))
             bar.update(loss=value)
